@@ -1,0 +1,145 @@
+/* Buffered non-blocking connections; see conn.h. */
+#include "net/conn.h"
+#include "net/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_CHUNK 65536
+
+void conn_init(struct conn *c, int fd, uint64_t id, size_t in_max, size_t out_max, size_t out_high)
+{
+	memset(c, 0, sizeof *c);
+	c->h.fd = fd;
+	c->id = id;
+	zbuf_init(&c->in, in_max);
+	zbuf_init(&c->out, out_max);
+	c->out_high = out_high;
+}
+
+void conn_free_buffers(struct conn *c)
+{
+	zbuf_free(&c->in);
+	zbuf_free(&c->out);
+}
+
+ssize_t conn_read(struct conn *c)
+{
+	ssize_t total = 0;
+	while (c->readable && !c->eof) {
+		size_t room = c->in.max - zbuf_len(&c->in);
+		if (room == 0)
+			break; /* full: leave the rest in the socket until frames are consumed */
+		size_t want = room < READ_CHUNK ? room : READ_CHUNK;
+		uint8_t *p = zbuf_reserve(&c->in, want);
+		if (!p)
+			break;
+		ssize_t n = read(c->h.fd, p, want);
+		if (n > 0) {
+			c->in.tail += (size_t)n;
+			c->bytes_in += (uint64_t)n;
+			total += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->readable = false;
+			break;
+		}
+		c->eof = true; /* 0: orderly shutdown; <0: reset or other error */
+	}
+	return total;
+}
+
+int conn_flush(struct conn *c)
+{
+	while (c->writable && zbuf_len(&c->out) > 0) {
+		ssize_t n = send(c->h.fd, zbuf_head(&c->out), zbuf_len(&c->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			zbuf_consume(&c->out, (size_t)n);
+			c->bytes_out += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->writable = false;
+			break;
+		}
+		return n < 0 ? -errno : -EPIPE;
+	}
+	if (zbuf_len(&c->out) == 0)
+		zbuf_shrink(&c->out, 1 << 20);
+	return 0;
+}
+
+void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(buf, len, "%s:%d", host, port);
+}
+
+int net_listen(const char *host, int port, int backlog, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof portstr, "%d", port);
+	const char *node = host && *host ? host : NULL;
+	if (!node)
+		hints.ai_family = AF_INET6; /* any address, IPv4-mapped included */
+	int rc = getaddrinfo(node, portstr, &hints, &res);
+	if (rc != 0 && !node) {
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(node, portstr, &hints, &res);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", node ? node : "*", gai_strerror(rc));
+		return -EINVAL;
+	}
+	int fd = -1, e = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		int one = 1, zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ai->ai_family == AF_INET6 && !node)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", node ? node : "*", port, strerror(e));
+		return -e;
+	}
+	return fd;
+}

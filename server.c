@@ -1,0 +1,1175 @@
+/* zkd: wires net (sockets, loop), zab (sessions, prep, commit rule), wal (log stage) and
+ * tree (znodes, watches) into a ZooKeeper server, and speaks the client protocol.
+ *
+ * One loop pass: epoll events only mark connections readable/writable; the before-sleep
+ * hook then reads whole frames, serves reads and preps writes into the log batch, syncs the
+ * batch once, commits and applies what is durable (watch events first, then replies), and
+ * flushes output. No write is answered before its txn has passed the log stage. */
+#include "net/conn.h"
+#include "net/fourlw.h"
+#include "net/jute.h"
+#include "net/log.h"
+#include "net/loop.h"
+#include "net/proto.h"
+#include "tree/ops.h"
+#include "tree/path.h"
+#include "tree/tree.h"
+#include "wal/wal.h"
+#include "zab/config.h"
+#include "zab/prep.h"
+#include "zab/session.h"
+#include "zab/zab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ZKD_VERSION "3.8.0-zkd-0.1"
+#define OUT_HIGH (256u << 10)   /* stop taking requests from a client past this much output */
+#define WAL_MEM_MAX (16u << 20) /* in-memory log stage keeps at most this much */
+#define INNER_ROUNDS 8          /* read/commit rounds per pass before polling again */
+
+enum client_state { CL_NEW, CL_CONNECTING, CL_READY };
+
+struct client {
+	struct conn c; /* first: the loop hands back &c.h */
+	enum client_state state;
+	int64_t session_id;
+	int32_t timeout_ms;
+	bool has_ro_byte;   /* the ConnectRequest carried readOnly: answer with it */
+	bool dead;
+	bool in_ready, in_dirty;
+	uint32_t inflight;  /* writes in the pipeline, not yet answered */
+	struct client *ready_next, *dirty_next, *dead_next;
+	uint64_t ip_key;
+	/* stats for cons/stat */
+	uint64_t packets_in, packets_out;
+	int64_t lat_min, lat_max, lat_sum, lat_cnt;
+	int64_t established_ms, last_response_ms, last_latency;
+	int64_t last_zxid;
+	int32_t last_cxid, last_op;
+};
+
+struct pending {
+	int64_t zxid;
+	uint64_t conn_id; /* 0: no client waits (session expiry) */
+	int32_t xid, req_type;
+	int64_t start_ms;
+	uint64_t txn_pos; /* absolute position in the txn arena */
+	uint32_t txn_len;
+};
+
+struct server {
+	struct zk_config cfg;
+	struct net_loop loop;
+	struct net_handle listener, sig;
+	struct net_timer tick;
+	bool accept_paused;
+	struct tree tree;
+	struct prep prep;
+	struct zab zab;
+	struct wal wal;
+	struct sessions sessions;
+	struct u64map clients;  /* conn id -> client */
+	struct u64map ip_count; /* ip key -> count (as a pointer-sized integer) */
+	uint64_t next_conn_id;
+	struct client *ready, *ready_tail, *dirty, *dead;
+	bool pipeline_blocked;  /* some client waits for room in the pipeline */
+	struct pending *pq;
+	size_t pq_cap, pq_head, pq_count;
+	struct zbuf arena;      /* txn bytes of pending entries, in zxid order */
+	uint64_t arena_pos;     /* absolute position of the arena's head */
+	struct zbuf scratch;
+	bool write_failed;      /* the log stage failed: no more writes are acknowledged */
+	/* stats */
+	uint64_t packets_in, packets_out;
+	int64_t lat_min, lat_max, lat_sum, lat_cnt;
+	int64_t start_ms;
+};
+
+static struct server S;
+
+/* ------------------------------------------------------------------ clients */
+
+static uint64_t ip_key_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (uint64_t)a->sin_addr.s_addr | 1ull << 40;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+	return tree_hash(&a->sin6_addr, sizeof a->sin6_addr) | 2ull << 40;
+}
+
+static void mark_ready(struct client *cl)
+{
+	if (cl->in_ready || cl->dead)
+		return;
+	cl->in_ready = true;
+	cl->ready_next = NULL;
+	if (S.ready_tail) S.ready_tail->ready_next = cl; else S.ready = cl;
+	S.ready_tail = cl;
+}
+
+static void mark_dirty(struct client *cl)
+{
+	if (cl->in_dirty || cl->dead)
+		return;
+	cl->in_dirty = true;
+	cl->dirty_next = S.dirty;
+	S.dirty = cl;
+}
+
+/* Close now (socket gone, no more events); memory and watches go at the end of the pass. */
+static void client_close(struct client *cl, const char *why)
+{
+	if (cl->dead)
+		return;
+	LOG_INFO("closing connection %s (session 0x%llx): %s", cl->c.peer_str,
+		 (unsigned long long)cl->session_id, why);
+	cl->dead = true;
+	net_loop_del(&S.loop, &cl->c.h);
+	cl->dead_next = S.dead;
+	S.dead = cl;
+}
+
+static void client_reap(struct client *cl)
+{
+	watches_drop_watcher(&S.tree.watches, cl->c.id);
+	struct session *se = cl->session_id ? sessions_get(&S.sessions, cl->session_id) : NULL;
+	if (se && se->conn_id == cl->c.id)
+		se->conn_id = 0;
+	u64map_del(&S.clients, cl->c.id);
+	uintptr_t n = (uintptr_t)u64map_get(&S.ip_count, cl->ip_key);
+	if (n <= 1)
+		u64map_del(&S.ip_count, cl->ip_key);
+	else
+		u64map_put(&S.ip_count, cl->ip_key, (void *)(n - 1));
+	conn_free_buffers(&cl->c);
+	free(cl);
+}
+
+static struct client *client_by_id(uint64_t id)
+{
+	struct client *cl = u64map_get(&S.clients, id);
+	return cl && !cl->dead ? cl : NULL;
+}
+
+/* Start a reply frame in the client's output; NULL if the client is gone. */
+static struct client *reply_begin(struct client *cl, struct jute_out *out, size_t *mark,
+				  int32_t xid, int64_t zxid, int32_t err)
+{
+	if (!cl || cl->dead)
+		return NULL;
+	jout_init(out, &cl->c.out);
+	*mark = jout_frame_begin(out);
+	jout_i32(out, xid);
+	jout_i64(out, zxid);
+	jout_i32(out, err);
+	return cl;
+}
+
+static void reply_end(struct client *cl, struct jute_out *out, size_t mark)
+{
+	if (jout_frame_end(out, mark) < 0) {
+		client_close(cl, "output buffer limit reached (client is not reading)");
+		return;
+	}
+	cl->packets_out++;
+	S.packets_out++;
+	mark_dirty(cl);
+}
+
+static void note_latency(struct client *cl, int64_t start_ms, int32_t op, int32_t cxid, int64_t zxid)
+{
+	int64_t now = net_now_ms(&S.loop), lat = now - start_ms;
+	if (lat < 0)
+		lat = 0;
+	S.lat_min = S.lat_cnt && S.lat_min < lat ? S.lat_min : lat;
+	S.lat_max = S.lat_max > lat ? S.lat_max : lat;
+	S.lat_sum += lat;
+	S.lat_cnt++;
+	if (!cl)
+		return;
+	cl->lat_min = cl->lat_cnt && cl->lat_min < lat ? cl->lat_min : lat;
+	cl->lat_max = cl->lat_max > lat ? cl->lat_max : lat;
+	cl->lat_sum += lat;
+	cl->lat_cnt++;
+	cl->last_latency = lat;
+	cl->last_response_ms = now;
+	cl->last_op = op;
+	cl->last_cxid = cxid;
+	cl->last_zxid = zxid;
+}
+
+/* Watch events: called from inside tree_apply/ops; must not close anything synchronously
+ * that touches the watch tables, and client_close only defers that work. */
+static void fire_event(void *ctx, uint64_t watcher, int event, const char *path, size_t len)
+{
+	(void)ctx;
+	struct client *cl = client_by_id(watcher);
+	struct jute_out out;
+	size_t mark;
+	if (!reply_begin(cl, &out, &mark, XID_NOTIFICATION, -1, 0))
+		return;
+	jout_i32(&out, event);
+	jout_i32(&out, ZSTATE_SYNC_CONNECTED);
+	jout_buf(&out, path, (int32_t)len);
+	reply_end(cl, &out, mark);
+}
+
+/* ------------------------------------------------------------------ pipeline */
+
+static bool pipeline_has_room(bool internal)
+{
+	size_t limit = (size_t)S.cfg.global_outstanding_limit;
+	return internal ? S.pq_count < S.pq_cap : S.pq_count < limit;
+}
+
+/* Prep a write and hand its txn to the log stage. Returns 0 or -errno. */
+static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t type,
+			const uint8_t *body, size_t len, int32_t timeout_ms)
+{
+	ZK_ASSERT(S.pq_count < S.pq_cap);
+	if (S.write_failed)
+		return -EIO;
+	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
+			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
+			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms };
+	struct jute_out out;
+	size_t start = zbuf_len(&S.arena);
+	jout_init(&out, &S.arena);
+	int rc = prep_write(&S.prep, &r, &out);
+	if (rc == 0)
+		rc = wal_append(&S.wal, r.zxid, zbuf_head(&S.arena) + start, zbuf_len(&S.arena) - start);
+	if (rc < 0) {
+		/* Nothing was logged for this zxid: give it back so zxids stay dense. */
+		zbuf_truncate(&S.arena, start);
+		S.zab.counter--;
+		S.zab.proposed_zxid = r.zxid - 1;
+		return rc;
+	}
+	struct pending *p = &S.pq[(S.pq_head + S.pq_count++) % S.pq_cap];
+	*p = (struct pending){ .zxid = r.zxid, .conn_id = cl ? cl->c.id : 0, .xid = xid,
+			       .req_type = type, .start_ms = net_now_ms(&S.loop),
+			       .txn_pos = S.arena_pos + start,
+			       .txn_len = (uint32_t)(zbuf_len(&S.arena) - start) };
+	if (cl)
+		cl->inflight++;
+	return 0;
+}
+
+static void send_connect_response(struct client *cl, int32_t timeout, int64_t session,
+				  const uint8_t *passwd)
+{
+	struct jute_out out;
+	jout_init(&out, &cl->c.out);
+	size_t mark = jout_frame_begin(&out);
+	jout_i32(&out, 0);
+	jout_i32(&out, timeout);
+	jout_i64(&out, session);
+	jout_buf(&out, passwd, ZK_PASSWD_LEN);
+	if (cl->has_ro_byte)
+		jout_bool(&out, false);
+	reply_end(cl, &out, mark);
+}
+
+static void commit_one(const struct pending *p)
+{
+	const uint8_t *bytes = zbuf_head(&S.arena) + (p->txn_pos - S.arena_pos);
+	struct txn x;
+	int rc = txn_decode(bytes, p->txn_len, &x);
+	ZK_ASSERT(rc == 0); /* we encoded it ourselves */
+	struct tree_result res;
+	rc = tree_apply(&S.tree, &x, &res);
+	if (rc < 0) {
+		LOG_ERROR("cannot apply txn 0x%llx: %s; stopping", (unsigned long long)p->zxid, strerror(-rc));
+		exit(70);
+	}
+	prep_applied(&S.prep, p->zxid);
+	struct client *cl = p->conn_id ? client_by_id(p->conn_id) : NULL;
+	if (cl) {
+		ZK_ASSERT(cl->inflight > 0);
+		cl->inflight--;
+	}
+	note_latency(cl, p->start_ms, p->req_type, p->xid, p->zxid);
+	if (x.hdr.type == ZOP_CREATESESSION) {
+		if (cl && cl->state == CL_CONNECTING) {
+			uint8_t pw[ZK_PASSWD_LEN];
+			session_passwd(x.hdr.client_id, pw);
+			cl->state = CL_READY;
+			send_connect_response(cl, cl->timeout_ms, x.hdr.client_id, pw);
+			mark_ready(cl);
+		}
+		return;
+	}
+	if (x.hdr.type == ZOP_CLOSESESSION) {
+		struct session *se = sessions_get(&S.sessions, x.hdr.client_id);
+		struct client *owner = se && se->conn_id ? client_by_id(se->conn_id) : NULL;
+		sessions_remove(&S.sessions, x.hdr.client_id);
+		struct jute_out out;
+		size_t mark;
+		if (reply_begin(cl, &out, &mark, p->xid, p->zxid, 0)) {
+			reply_end(cl, &out, mark);
+			cl->c.close_after_flush = true;
+		}
+		if (owner && owner != cl)
+			client_close(owner, "session expired");
+		return;
+	}
+	struct jute_out out;
+	size_t mark;
+	if (!reply_begin(cl, &out, &mark, p->xid, p->zxid, res.err))
+		return;
+	ops_write_reply(p->req_type, &x, &res, &out);
+	reply_end(cl, &out, mark);
+	if (cl->inflight == 0)
+		mark_ready(cl);
+}
+
+/* The log stage: sync the batch once, then commit and apply everything it made durable. */
+static void sync_and_commit(void)
+{
+	if (wal_has_batch(&S.wal)) {
+		int rc = wal_sync(&S.wal);
+		if (rc < 0) {
+			/* Never retry a failed sync and pretend: stop acknowledging writes. */
+			LOG_ERROR("log sync failed: %s; no further writes will be acknowledged", strerror(-rc));
+			S.write_failed = true;
+			return;
+		}
+	}
+	int64_t committed = zab_log_durable(&S.zab, S.wal.durable_zxid);
+	bool was_full = !pipeline_has_room(false);
+	while (S.pq_count > 0 && S.pq[S.pq_head].zxid <= committed) {
+		struct pending p = S.pq[S.pq_head];
+		commit_one(&p);
+		S.pq_head = (S.pq_head + 1) % S.pq_cap;
+		S.pq_count--;
+		zbuf_consume(&S.arena, p.txn_len);
+		S.arena_pos += p.txn_len;
+	}
+	if (S.pq_count == 0)
+		zbuf_shrink(&S.arena, 1 << 20);
+	if (was_full && S.pipeline_blocked && pipeline_has_room(false)) {
+		S.pipeline_blocked = false;
+		uint64_t id;
+		void *v;
+		for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
+			mark_ready(v);
+	}
+}
+
+/* ------------------------------------------------------------------ 4lw */
+
+static void fourlw_stat_common(struct zbuf *b, bool with_clients);
+
+static void cons_line(struct zbuf *b, struct client *cl)
+{
+	zbuf_printf(b, " /%s[%d](queued=%u,recved=%llu,sent=%llu", cl->c.peer_str,
+		    cl->state == CL_READY ? 1 : 0, cl->inflight,
+		    (unsigned long long)cl->packets_in, (unsigned long long)cl->packets_out);
+	if (cl->session_id) {
+		zbuf_printf(b, ",sid=0x%llx,lop=%s,est=%lld,to=%d", (unsigned long long)cl->session_id,
+			    "NA", (long long)cl->established_ms, cl->timeout_ms);
+		if (cl->lat_cnt)
+			zbuf_printf(b, ",lcxid=0x%x,lzxid=0x%llx,lresp=%lld,llat=%lld,minlat=%lld,avglat=%lld,maxlat=%lld",
+				    cl->last_cxid, (unsigned long long)cl->last_zxid,
+				    (long long)cl->last_response_ms, (long long)cl->last_latency,
+				    (long long)cl->lat_min, (long long)(cl->lat_sum / cl->lat_cnt),
+				    (long long)cl->lat_max);
+	}
+	zbuf_printf(b, ")\n");
+}
+
+static void each_client(void (*fn)(struct zbuf *, struct client *), struct zbuf *b)
+{
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
+		if (!((struct client *)v)->dead)
+			fn(b, v);
+}
+
+static size_t live_clients(void)
+{
+	size_t n = 0;
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
+		n += !((struct client *)v)->dead;
+	return n;
+}
+
+static void fourlw_stat_common(struct zbuf *b, bool with_clients)
+{
+	zbuf_printf(b, "Zookeeper version: %s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
+	if (with_clients) {
+		zbuf_printf(b, "Clients:\n");
+		each_client(cons_line, b);
+		zbuf_printf(b, "\n");
+	}
+	zbuf_printf(b, "Latency min/avg/max: %lld/%.4f/%lld\n", (long long)S.lat_min,
+		    S.lat_cnt ? (double)S.lat_sum / (double)S.lat_cnt : 0.0, (long long)S.lat_max);
+	zbuf_printf(b, "Received: %llu\n", (unsigned long long)S.packets_in);
+	zbuf_printf(b, "Sent: %llu\n", (unsigned long long)S.packets_out);
+	zbuf_printf(b, "Connections: %zu\n", live_clients());
+	zbuf_printf(b, "Outstanding: %zu\n", S.pq_count);
+	zbuf_printf(b, "Zxid: 0x%llx\n", (unsigned long long)S.tree.last_zxid);
+	zbuf_printf(b, "Mode: standalone\n");
+	zbuf_printf(b, "Node count: %llu\n", (unsigned long long)S.tree.node_count);
+}
+
+static long count_fds(void)
+{
+	long n = 0;
+	for (int fd = 0; fd < 65536; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+static void fourlw_mntr(struct zbuf *b)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	double avg = S.lat_cnt ? (double)S.lat_sum / (double)S.lat_cnt : 0.0;
+	zbuf_printf(b, "zk_version\t%s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
+	zbuf_printf(b, "zk_server_state\tstandalone\n");
+	zbuf_printf(b, "zk_avg_latency\t%.4f\n", avg);
+	zbuf_printf(b, "zk_max_latency\t%lld\n", (long long)S.lat_max);
+	zbuf_printf(b, "zk_min_latency\t%lld\n", (long long)S.lat_min);
+	zbuf_printf(b, "zk_packets_received\t%llu\n", (unsigned long long)S.packets_in);
+	zbuf_printf(b, "zk_packets_sent\t%llu\n", (unsigned long long)S.packets_out);
+	zbuf_printf(b, "zk_num_alive_connections\t%zu\n", live_clients());
+	zbuf_printf(b, "zk_outstanding_requests\t%zu\n", S.pq_count);
+	zbuf_printf(b, "zk_znode_count\t%llu\n", (unsigned long long)S.tree.node_count);
+	zbuf_printf(b, "zk_watch_count\t%llu\n", (unsigned long long)watches_total(&S.tree.watches));
+	zbuf_printf(b, "zk_ephemerals_count\t%llu\n", (unsigned long long)S.tree.eph_count);
+	zbuf_printf(b, "zk_approximate_data_size\t%llu\n", (unsigned long long)S.tree.data_bytes);
+	zbuf_printf(b, "zk_open_file_descriptor_count\t%ld\n", count_fds());
+	zbuf_printf(b, "zk_max_file_descriptor_count\t%llu\n", (unsigned long long)rl.rlim_cur);
+	zbuf_printf(b, "zk_global_sessions\t%zu\n", S.sessions.by_id.count);
+	zbuf_printf(b, "zk_local_sessions\t0\n");
+	zbuf_printf(b, "zk_uptime\t%lld\n", (long long)(net_now_ms(&S.loop) - S.start_ms));
+	zbuf_printf(b, "zk_last_proposal_size\t-1\n");
+	zbuf_printf(b, "zk_fsync_count\t%llu\n", (unsigned long long)S.wal.syncs);
+	zbuf_printf(b, "zk_txn_count\t%llu\n", (unsigned long long)S.wal.records);
+}
+
+static void fourlw_conf(struct zbuf *b)
+{
+	zbuf_printf(b, "clientPort=%d\n", S.cfg.client_port);
+	if (S.cfg.client_addr[0])
+		zbuf_printf(b, "clientPortAddress=%s\n", S.cfg.client_addr);
+	zbuf_printf(b, "dataDir=%s/version-2\n", S.cfg.data_dir);
+	zbuf_printf(b, "dataDirSize=0\n");
+	zbuf_printf(b, "dataLogDir=%s/version-2\n", S.cfg.data_log_dir);
+	zbuf_printf(b, "dataLogSize=0\n");
+	zbuf_printf(b, "tickTime=%d\n", S.cfg.tick_ms);
+	zbuf_printf(b, "maxClientCnxns=%d\n", S.cfg.max_client_cnxns);
+	zbuf_printf(b, "minSessionTimeout=%d\n", S.cfg.min_session_timeout_ms);
+	zbuf_printf(b, "maxSessionTimeout=%d\n", S.cfg.max_session_timeout_ms);
+	zbuf_printf(b, "clientPortListenBacklog=%d\n", S.cfg.listen_backlog);
+	zbuf_printf(b, "serverId=0\n");
+}
+
+static void fourlw_envi(struct zbuf *b)
+{
+	char host[256] = "unknown", cwd[PATH_MAX] = "?";
+	gethostname(host, sizeof host);
+	if (!getcwd(cwd, sizeof cwd))
+		strcpy(cwd, "?");
+	zbuf_printf(b, "Environment:\n");
+	zbuf_printf(b, "zookeeper.version=%s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
+	zbuf_printf(b, "host.name=%s\n", host);
+	zbuf_printf(b, "os.name=Linux\n");
+	zbuf_printf(b, "user.dir=%s\n", cwd);
+	zbuf_printf(b, "process.id=%d\n", (int)getpid());
+}
+
+static void dump_sessions(struct zbuf *b)
+{
+	zbuf_printf(b, "Session Sets (%zu)/(%zu):\n", S.sessions.by_id.count, S.sessions.by_id.count);
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &v);)
+		zbuf_printf(b, "\t0x%llx\n", (unsigned long long)id);
+	zbuf_printf(b, "ephemeral nodes dump:\n");
+	zbuf_printf(b, "Sessions with Ephemerals (%zu):\n", S.tree.ephemerals.count);
+	char path[4096];
+	for (size_t i = 0; u64map_next(&S.tree.ephemerals, &i, &id, &v);) {
+		zbuf_printf(b, "0x%llx:\n", (unsigned long long)id);
+		for (struct tree_node *n = ((struct tree_eph_list *)v)->head; n; n = n->eph_next)
+			if (tree_node_path(n, path, sizeof path) >= 0)
+				zbuf_printf(b, "\t%s\n", path);
+	}
+}
+
+static void walk_print(void *ctx, uint64_t watcher, const char *path, size_t len)
+{
+	struct client *cl = u64map_get(&S.clients, watcher);
+	zbuf_printf(ctx, "0x%llx\t%.*s\n", (unsigned long long)(cl ? cl->session_id : 0), (int)len, path);
+}
+
+static void fourlw_answer(struct client *cl, int w)
+{
+	struct zbuf *b = &cl->c.out;
+	switch (w) {
+	case FLW_RUOK: zbuf_printf(b, "imok"); break;
+	case FLW_SRVR: fourlw_stat_common(b, false); break;
+	case FLW_STAT: fourlw_stat_common(b, true); break;
+	case FLW_MNTR: fourlw_mntr(b); break;
+	case FLW_CONF: fourlw_conf(b); break;
+	case FLW_ENVI: fourlw_envi(b); break;
+	case FLW_CONS: each_client(cons_line, b); zbuf_printf(b, "\n"); break;
+	case FLW_DUMP: dump_sessions(b); break;
+	case FLW_WCHS:
+		zbuf_printf(b, "%zu connections watching %zu paths\nTotal watches:%llu\n",
+			    watches_nwatchers(&S.tree.watches),
+			    watches_npaths(&S.tree.watches, WATCH_DATA) + watches_npaths(&S.tree.watches, WATCH_CHILD),
+			    (unsigned long long)watches_total(&S.tree.watches));
+		break;
+	case FLW_WCHC: watches_walk_by_watcher(&S.tree.watches, walk_print, b); break;
+	case FLW_WCHP: watches_walk_by_path(&S.tree.watches, walk_print, b); break;
+	case FLW_DIRS: zbuf_printf(b, "datadir_size: 0\nlogdir_size: 0\n"); break;
+	case FLW_ISRO: zbuf_printf(b, "rw"); break;
+	case FLW_SRST:
+		S.packets_in = S.packets_out = 0;
+		S.lat_min = S.lat_max = S.lat_sum = S.lat_cnt = 0;
+		zbuf_printf(b, "Server stats reset.\n");
+		break;
+	case FLW_CRST: {
+		uint64_t id;
+		void *v;
+		for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+			struct client *o = v;
+			o->packets_in = o->packets_out = 0;
+			o->lat_min = o->lat_max = o->lat_sum = o->lat_cnt = 0;
+		}
+		zbuf_printf(b, "Connection stats reset.\n");
+		break;
+	}
+	case FLW_GTMK: zbuf_printf(b, "0\n"); break;
+	default: zbuf_printf(b, "%s is not supported by zkd\n", fourlw_names[w]); break;
+	}
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static int32_t negotiate_timeout(int32_t requested)
+{
+	if (requested < S.cfg.min_session_timeout_ms)
+		return S.cfg.min_session_timeout_ms;
+	if (requested > S.cfg.max_session_timeout_ms)
+		return S.cfg.max_session_timeout_ms;
+	return requested;
+}
+
+/* Refuse a session the way ZooKeeper does: timeout 0, id 0, a zero password, then close. */
+static void refuse_session(struct client *cl)
+{
+	static const uint8_t zero[ZK_PASSWD_LEN];
+	send_connect_response(cl, 0, 0, zero);
+	cl->c.close_after_flush = true;
+}
+
+static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
+{
+	struct jute_in in;
+	jin_init(&in, p, len);
+	jin_i32(&in); /* protocolVersion */
+	int64_t last_zxid = jin_i64(&in);
+	int32_t timeout = jin_i32(&in);
+	int64_t sid = jin_i64(&in);
+	int32_t pwlen;
+	const uint8_t *pw = jin_buf(&in, &pwlen);
+	if (!jin_ok(&in))
+		return -EBADMSG;
+	cl->has_ro_byte = jin_left(&in) >= 1;
+	if (cl->has_ro_byte)
+		jin_bool(&in);
+	if (last_zxid > S.tree.last_zxid) {
+		LOG_WARN("refusing session request from %s: it has seen zxid 0x%llx, ours is 0x%llx",
+			 cl->c.peer_str, (unsigned long long)last_zxid, (unsigned long long)S.tree.last_zxid);
+		return -ESTALE;
+	}
+	cl->timeout_ms = negotiate_timeout(timeout);
+	cl->established_ms = net_wall_ms();
+	if (sid == 0) {
+		if (!pipeline_has_room(true))
+			return -EAGAIN;
+		sid = sessions_new_id(&S.sessions);
+		struct session *se = sessions_add(&S.sessions, sid, cl->timeout_ms, net_now_ms(&S.loop));
+		if (!se)
+			return -ENOMEM;
+		se->conn_id = cl->c.id;
+		cl->session_id = sid;
+		cl->state = CL_CONNECTING;
+		int rc = submit_write(cl, sid, 0, ZOP_CREATESESSION, NULL, 0, cl->timeout_ms);
+		if (rc < 0)
+			sessions_remove(&S.sessions, sid);
+		return rc;
+	}
+	struct session *se = sessions_get(&S.sessions, sid);
+	uint8_t want[ZK_PASSWD_LEN];
+	session_passwd(sid, want);
+	if (!se || se->closing || pwlen != ZK_PASSWD_LEN || memcmp(pw, want, ZK_PASSWD_LEN) != 0) {
+		LOG_INFO("refusing reconnect of session 0x%llx from %s: %s", (unsigned long long)sid,
+			 cl->c.peer_str, !se || se->closing ? "no such session" : "wrong password");
+		refuse_session(cl);
+		return 0;
+	}
+	struct client *old = se->conn_id ? client_by_id(se->conn_id) : NULL;
+	if (old && old != cl)
+		client_close(old, "session moved to a new connection");
+	se->conn_id = cl->c.id;
+	se->timeout_ms = cl->timeout_ms;
+	sessions_touch(&S.sessions, se, net_now_ms(&S.loop));
+	cl->session_id = sid;
+	cl->state = CL_READY;
+	send_connect_response(cl, cl->timeout_ms, sid, want);
+	return 0;
+}
+
+static void reply_simple(struct client *cl, int32_t xid, int32_t err)
+{
+	struct jute_out out;
+	size_t mark;
+	if (reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, err))
+		reply_end(cl, &out, mark);
+}
+
+/* One request of a connected client. Returns 1 if handled, 0 if it must wait (the frame
+ * stays in the buffer), -errno to drop the connection. */
+static int handle_request(struct client *cl, const uint8_t *p, size_t len)
+{
+	struct jute_in in;
+	jin_init(&in, p, len);
+	int32_t xid = jin_i32(&in), type = jin_i32(&in);
+	if (!jin_ok(&in))
+		return -EBADMSG;
+	const uint8_t *body = p + 8;
+	size_t blen = len - 8;
+	bool write = prep_is_write(type) && type != ZOP_CREATESESSION;
+	if (!write && cl->inflight > 0)
+		return 0; /* reads wait for this session's earlier writes */
+	if (write && !pipeline_has_room(false)) {
+		S.pipeline_blocked = true;
+		return 0;
+	}
+	struct session *se = sessions_get(&S.sessions, cl->session_id);
+	if (se)
+		sessions_touch(&S.sessions, se, net_now_ms(&S.loop));
+	cl->packets_in++;
+	S.packets_in++;
+	if (write) {
+		if (type == ZOP_CLOSESESSION && se)
+			sessions_set_closing(&S.sessions, se);
+		int rc = submit_write(cl, cl->session_id, xid, type, body, blen, 0);
+		if (rc == -EIO) {
+			reply_simple(cl, xid, ZSYSTEMERROR);
+			return 1;
+		}
+		return rc < 0 ? rc : 1;
+	}
+	struct jute_out out;
+	size_t mark = 0;
+	int64_t start = net_now_ms(&S.loop);
+	reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
+	int err;
+	if (ops_is_read(type)) {
+		err = ops_read(&S.tree, type, body, blen, cl->c.id, &out);
+	} else if (type == ZOP_PING) {
+		err = ZOK;
+	} else if (type == ZOP_SETWATCHES) {
+		/* Events it produces must precede its reply: write them first. */
+		zbuf_truncate(&cl->c.out, mark);
+		err = ops_set_watches(&S.tree, body, blen, cl->c.id);
+		if (cl->dead)
+			return 1;
+		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
+	} else {
+		LOG_DEBUG("unsupported opcode %d from %s", type, cl->c.peer_str);
+		err = ZUNIMPLEMENTED;
+	}
+	if (err != ZOK) {
+		zbuf_truncate(&cl->c.out, mark + 16);
+		be32_put(zbuf_head(&cl->c.out) + mark + 16, (uint32_t)err);
+		cl->c.out.tail += 4;
+	}
+	reply_end(cl, &out, mark);
+	if (type != ZOP_PING)
+		note_latency(cl, start, type, xid, S.tree.last_zxid);
+	return 1;
+}
+
+static int handle_fourlw(struct client *cl, int w)
+{
+	if (!(S.cfg.fourlw_mask & (1u << w)) && w != FLW_SRVR)
+		zbuf_printf(&cl->c.out, "%s is not executed because it is not in the whitelist.\n",
+			    fourlw_names[w]);
+	else
+		fourlw_answer(cl, w);
+	cl->c.close_after_flush = true;
+	mark_dirty(cl);
+	return 0;
+}
+
+/* Consume whole frames from the client's input while it may proceed. */
+static void process_input(struct client *cl)
+{
+	size_t max_frame = (size_t)S.cfg.jute_maxbuffer;
+	while (!cl->dead && !cl->c.close_after_flush) {
+		if (conn_throttled(&cl->c))
+			return; /* resumed when its output drains */
+		struct zbuf *in = &cl->c.in;
+		if (zbuf_len(in) < 4)
+			return;
+		const uint8_t *p = zbuf_head(in);
+		if (cl->state == CL_NEW) {
+			int w = fourlw_lookup(p);
+			if (w >= 0) {
+				handle_fourlw(cl, w);
+				return;
+			}
+		}
+		int32_t flen = (int32_t)be32_get(p);
+		if (flen < 0 || (size_t)flen > max_frame) {
+			client_close(cl, "frame length out of range");
+			return;
+		}
+		if (zbuf_len(in) < 4 + (size_t)flen)
+			return;
+		int rc;
+		if (cl->state == CL_NEW) {
+			rc = handle_connect(cl, p + 4, (size_t)flen);
+			if (rc == -EAGAIN) {
+				S.pipeline_blocked = true;
+				return;
+			}
+			rc = rc < 0 ? rc : 1;
+		} else if (cl->state == CL_CONNECTING) {
+			return; /* nothing is served until the session exists */
+		} else {
+			rc = flen < 8 ? -EBADMSG : handle_request(cl, p + 4, (size_t)flen);
+		}
+		if (rc < 0) {
+			client_close(cl, rc == -EBADMSG ? "malformed request" : strerror(-rc));
+			return;
+		}
+		if (rc == 0)
+			return;
+		zbuf_consume(in, 4 + (size_t)flen);
+	}
+}
+
+static void service_client(struct client *cl)
+{
+	if (cl->dead)
+		return;
+	conn_read(&cl->c);
+	process_input(cl);
+	if (cl->dead)
+		return;
+	if (cl->c.eof && !cl->c.close_after_flush) {
+		client_close(cl, "client closed the connection");
+		return;
+	}
+	/* Bytes still in the socket while the buffer has room: come back next round. */
+	if (cl->c.readable && zbuf_len(&cl->c.in) < cl->c.in.max && cl->state != CL_CONNECTING &&
+	    !conn_throttled(&cl->c) && !S.pipeline_blocked && cl->inflight == 0)
+		mark_ready(cl);
+}
+
+/* ------------------------------------------------------------------ loop hooks */
+
+static void on_client_event(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)l;
+	struct client *cl = (struct client *)h;
+	if (ev & NET_READABLE) {
+		cl->c.readable = true;
+		mark_ready(cl);
+	}
+	if (ev & NET_WRITABLE) {
+		cl->c.writable = true;
+		mark_dirty(cl);
+	}
+}
+
+static void accept_clients(void)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(S.listener.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				LOG_WARN("accept: %s; pausing accepts for 100 ms", strerror(errno));
+				S.accept_paused = true;
+				net_timer_arm(&S.loop, &S.tick, net_now_ms(&S.loop) + 100);
+			}
+			return;
+		}
+		uint64_t key = ip_key_of(&ss);
+		uintptr_t n = (uintptr_t)u64map_get(&S.ip_count, key);
+		if ((S.cfg.max_client_cnxns > 0 && n >= (uintptr_t)S.cfg.max_client_cnxns) ||
+		    (S.cfg.max_cnxns > 0 && live_clients() >= (size_t)S.cfg.max_cnxns)) {
+			char a[64];
+			net_addr_str(&ss, a, sizeof a);
+			LOG_WARN("too many connections from %s - max is %d", a, S.cfg.max_client_cnxns);
+			close(fd);
+			continue;
+		}
+		struct client *cl = calloc(1, sizeof *cl);
+		if (!cl || u64map_put(&S.ip_count, key, (void *)(n + 1)) < 0) {
+			free(cl);
+			close(fd);
+			continue;
+		}
+		size_t frame = 4 + (size_t)S.cfg.jute_maxbuffer;
+		size_t out_max = frame * 4 > (8u << 20) ? frame * 4 : (8u << 20);
+		conn_init(&cl->c, fd, ++S.next_conn_id, frame + 65536, out_max, OUT_HIGH);
+		cl->c.h.on_event = on_client_event;
+		cl->c.peer = ss;
+		cl->ip_key = key;
+		net_addr_str(&ss, cl->c.peer_str, sizeof cl->c.peer_str);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (u64map_put(&S.clients, cl->c.id, cl) < 0 || net_loop_add(&S.loop, &cl->c.h) < 0) {
+			u64map_del(&S.clients, cl->c.id);
+			u64map_put(&S.ip_count, key, (void *)n);
+			if (!n)
+				u64map_del(&S.ip_count, key);
+			conn_free_buffers(&cl->c);
+			free(cl);
+			close(fd);
+			continue;
+		}
+		LOG_DEBUG("accepted %s", cl->c.peer_str);
+	}
+}
+
+static void on_listener(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)l; (void)h; (void)ev;
+	if (!S.accept_paused)
+		accept_clients();
+}
+
+static void on_signal(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)ev;
+	struct signalfd_siginfo si;
+	while (read(h->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		LOG_WARN("signal %u: shutting down", si.ssi_signo);
+		net_loop_stop(l);
+	}
+}
+
+static void expire_sessions(void)
+{
+	int64_t now = net_now_ms(&S.loop);
+	while (pipeline_has_room(true)) {
+		struct session *se = sessions_next_expired(&S.sessions, now);
+		if (!se)
+			break;
+		LOG_INFO("expiring session 0x%llx, timeout of %d ms exceeded",
+			 (unsigned long long)se->id, se->timeout_ms);
+		if (submit_write(NULL, se->id, 0, ZOP_CLOSESESSION, NULL, 0, 0) < 0) {
+			/* Put it back in a bucket to try again on the next tick. */
+			se->closing = false;
+			sessions_touch(&S.sessions, se, now);
+			break;
+		}
+	}
+}
+
+static void on_tick(struct net_loop *l, struct net_timer *t)
+{
+	if (S.accept_paused) {
+		S.accept_paused = false;
+		accept_clients();
+	}
+	expire_sessions();
+	int64_t next = sessions_next_deadline(&S.sessions);
+	if (next <= net_now_ms(l))
+		next = net_now_ms(l) + 10;
+	if (S.accept_paused && next > net_now_ms(l) + 100)
+		next = net_now_ms(l) + 100;
+	net_timer_arm(l, t, next);
+}
+
+static bool before_sleep(struct net_loop *l, void *ctx)
+{
+	(void)l; (void)ctx;
+	for (int round = 0; round < INNER_ROUNDS && (S.ready || wal_has_batch(&S.wal)); round++) {
+		struct client *list = S.ready;
+		S.ready = S.ready_tail = NULL;
+		while (list) {
+			struct client *cl = list;
+			list = cl->ready_next;
+			cl->in_ready = false;
+			service_client(cl);
+		}
+		sync_and_commit();
+	}
+	while (S.dirty) {
+		struct client *cl = S.dirty;
+		S.dirty = cl->dirty_next;
+		cl->in_dirty = false;
+		if (cl->dead)
+			continue;
+		bool was_throttled = conn_throttled(&cl->c);
+		int rc = conn_flush(&cl->c);
+		if (rc < 0) {
+			client_close(cl, strerror(-rc));
+			continue;
+		}
+		if (zbuf_len(&cl->c.out) == 0 && cl->c.close_after_flush) {
+			client_close(cl, "done");
+			continue;
+		}
+		if (was_throttled && !conn_throttled(&cl->c))
+			mark_ready(cl);
+		if (zbuf_len(&cl->c.out) > 0 && cl->c.writable)
+			mark_dirty(cl);
+	}
+	while (S.dead) {
+		struct client *cl = S.dead;
+		S.dead = cl->dead_next;
+		client_reap(cl);
+	}
+	return S.ready != NULL || S.dirty != NULL;
+}
+
+/* ------------------------------------------------------------------ startup */
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -errno;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+		if (n == cap) {
+			if (cap >= (16u << 20)) {
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf = nb;
+			}
+		}
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (!buf || err) {
+		free(buf);
+		return buf ? -EIO : -ENOMEM;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[ZK_CFG_PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int load_config(int argc, char **argv)
+{
+	config_defaults(&S.cfg);
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-v")) {
+			zk_log_level = zk_log_level < ZK_LOG_DEBUG ? zk_log_level + 1 : ZK_LOG_DEBUG;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: zkd [-v] [zoo.cfg]\n"
+			       "  With no config file: standalone on clientPort 2181, dataDir ./data, tickTime 2000.\n"
+			       "  -v raises the log level (WARN -> INFO -> DEBUG); ZKD_LOG=debug does too.\n");
+			exit(0);
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "zkd: unknown option %s (try --help)\n", argv[i]);
+			return -EINVAL;
+		} else if (path) {
+			fprintf(stderr, "zkd: only one config file may be given\n");
+			return -EINVAL;
+		} else {
+			path = argv[i];
+		}
+	}
+	char err[1024];
+	if (path) {
+		char *text = NULL;
+		size_t len = 0;
+		int rc = read_file(path, &text, &len);
+		if (rc < 0) {
+			fprintf(stderr, "zkd: cannot read %s: %s\n", path, strerror(-rc));
+			return rc;
+		}
+		S.cfg.source = path;
+		rc = config_parse(&S.cfg, text, len, err, sizeof err);
+		free(text);
+		if (rc < 0) {
+			fprintf(stderr, "zkd: %s\n", err);
+			return rc;
+		}
+	}
+	if (config_finish(&S.cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "zkd: %s\n", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	S.sig.fd = fd;
+	S.sig.on_event = on_signal;
+	return net_loop_add(&S.loop, &S.sig);
+}
+
+static uint64_t random_seed(void)
+{
+	uint64_t seed = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed)
+			seed = 0;
+		close(fd);
+	}
+	return seed ^ (uint64_t)net_wall_ms() ^ (uint64_t)getpid() << 32;
+}
+
+static int start(void)
+{
+	const char *lvl = getenv("ZKD_LOG");
+	if (lvl && zk_log_parse_level(lvl) >= 0)
+		zk_log_level = zk_log_parse_level(lvl);
+	tree_hash_seed = random_seed();
+	int rc = mkdir_p(S.cfg.data_dir);
+	if (rc < 0) {
+		fprintf(stderr, "zkd: cannot create dataDir %s: %s\n", S.cfg.data_dir, strerror(-rc));
+		return rc;
+	}
+	if ((rc = net_loop_init(&S.loop)) < 0 || (rc = tree_init(&S.tree, fire_event, NULL)) < 0)
+		return rc;
+	prep_init(&S.prep, &S.tree);
+	zab_init(&S.zab, S.tree.last_zxid);
+	wal_init(&S.wal, WAL_MEM_MAX, S.tree.last_zxid);
+	S.start_ms = net_now_ms(&S.loop);
+	rc = sessions_init(&S.sessions, S.cfg.tick_ms, S.cfg.max_session_timeout_ms, S.start_ms);
+	if (rc < 0)
+		return rc;
+	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
+	u64map_init(&S.clients);
+	u64map_init(&S.ip_count);
+	S.pq_cap = (size_t)S.cfg.global_outstanding_limit * 2 + 64;
+	S.pq = calloc(S.pq_cap, sizeof *S.pq);
+	zbuf_init(&S.arena, SIZE_MAX / 2);
+	if (!S.pq)
+		return -ENOMEM;
+	char err[512];
+	int backlog = S.cfg.listen_backlog > 0 ? S.cfg.listen_backlog : 511;
+	int fd = net_listen(S.cfg.client_addr, S.cfg.client_port, backlog, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "zkd: %s\n", err);
+		return fd;
+	}
+	S.listener.fd = fd;
+	S.listener.on_event = on_listener;
+	if ((rc = net_loop_add(&S.loop, &S.listener)) < 0 || (rc = setup_signals()) < 0)
+		return rc;
+	net_timer_init(&S.tick, on_tick);
+	net_timer_arm(&S.loop, &S.tick, sessions_next_deadline(&S.sessions));
+	S.loop.before_sleep = before_sleep;
+	LOG_WARN("zkd %s serving on %s:%d (standalone, tickTime %d ms, dataDir %s)", ZKD_VERSION,
+		 S.cfg.client_addr[0] ? S.cfg.client_addr : "*", S.cfg.client_port, S.cfg.tick_ms,
+		 S.cfg.data_dir);
+	return 0;
+}
+
+static void shutdown_server(void)
+{
+	sync_and_commit();
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
+		client_close(v, "server shutting down");
+	while (S.dead) {
+		struct client *cl = S.dead;
+		S.dead = cl->dead_next;
+		client_reap(cl);
+	}
+	net_loop_del(&S.loop, &S.listener);
+	net_loop_del(&S.loop, &S.sig);
+	u64map_free(&S.clients);
+	u64map_free(&S.ip_count);
+	sessions_free(&S.sessions);
+	prep_free(&S.prep);
+	tree_free(&S.tree);
+	wal_free(&S.wal);
+	zbuf_free(&S.arena);
+	zbuf_free(&S.scratch);
+	free(S.pq);
+	net_loop_free(&S.loop);
+}
+
+int main(int argc, char **argv)
+{
+	if (load_config(argc, argv) < 0)
+		return 2;
+	if (start() < 0)
+		return 1;
+	int rc = net_loop_run(&S.loop);
+	if (rc < 0)
+		LOG_ERROR("event loop failed: %s", strerror(-rc));
+	shutdown_server();
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,225 @@
+/* Hash tables; see map.h. */
+#include "tree/map.h"
+#include "net/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t tree_hash_seed = 0x9e3779b97f4a7c15ull;
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+uint32_t tree_hash(const void *p, size_t len)
+{
+	const uint8_t *s = p;
+	uint64_t h = tree_hash_seed ^ (len * 0x9e3779b97f4a7c15ull);
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, s, 8);
+		h = mix64(h ^ w) + 0x632be59bd9b4e019ull;
+		s += 8;
+		len -= 8;
+	}
+	uint64_t w = 0;
+	memcpy(&w, s, len);
+	h = mix64(h ^ w ^ ((uint64_t)len << 56));
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* ---- u64map ---- */
+
+void u64map_init(struct u64map *m) { memset(m, 0, sizeof *m); }
+void u64map_free(struct u64map *m) { free(m->slots); memset(m, 0, sizeof *m); }
+
+static size_t u64_idx(uint64_t key, size_t cap) { return (size_t)mix64(key ^ tree_hash_seed) & (cap - 1); }
+
+void *u64map_get(const struct u64map *m, uint64_t key)
+{
+	if (!m->cap)
+		return NULL;
+	for (size_t i = u64_idx(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (!m->slots[i].val)
+			return NULL;
+		if (m->slots[i].key == key)
+			return m->slots[i].val;
+	}
+}
+
+static int u64map_grow(struct u64map *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 16;
+	struct u64map_slot *ns = calloc(ncap, sizeof *ns);
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i].val)
+			continue;
+		size_t j = u64_idx(m->slots[i].key, ncap);
+		while (ns[j].val)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	return 0;
+}
+
+int u64map_put(struct u64map *m, uint64_t key, void *val)
+{
+	ZK_ASSERT(val != NULL);
+	if ((m->count + 1) * 10 > m->cap * 7 && u64map_grow(m) < 0)
+		return -ENOMEM;
+	size_t i = u64_idx(key, m->cap);
+	while (m->slots[i].val && m->slots[i].key != key)
+		i = (i + 1) & (m->cap - 1);
+	if (!m->slots[i].val)
+		m->count++;
+	m->slots[i].key = key;
+	m->slots[i].val = val;
+	return 0;
+}
+
+void *u64map_del(struct u64map *m, uint64_t key)
+{
+	if (!m->cap)
+		return NULL;
+	size_t i = u64_idx(key, m->cap);
+	while (m->slots[i].val && m->slots[i].key != key)
+		i = (i + 1) & (m->cap - 1);
+	void *val = m->slots[i].val;
+	if (!val)
+		return NULL;
+	/* Backward-shift: pull later members of the probe chain into the hole. */
+	size_t hole = i;
+	for (size_t j = (i + 1) & (m->cap - 1); m->slots[j].val; j = (j + 1) & (m->cap - 1)) {
+		size_t home = u64_idx(m->slots[j].key, m->cap);
+		if (((j - home) & (m->cap - 1)) >= ((j - hole) & (m->cap - 1))) {
+			m->slots[hole] = m->slots[j];
+			hole = j;
+		}
+	}
+	m->slots[hole].val = NULL;
+	m->slots[hole].key = 0;
+	m->count--;
+	return val;
+}
+
+bool u64map_next(const struct u64map *m, size_t *i, uint64_t *key, void **val)
+{
+	for (; *i < m->cap; (*i)++) {
+		if (m->slots[*i].val) {
+			*key = m->slots[*i].key;
+			*val = m->slots[*i].val;
+			(*i)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- strmap ---- */
+
+void strmap_init(struct strmap *m) { memset(m, 0, sizeof *m); }
+void strmap_free(struct strmap *m) { free(m->slots); memset(m, 0, sizeof *m); }
+
+struct strmap_ent *strmap_get_h(const struct strmap *m, const char *key, size_t len, uint32_t hash)
+{
+	if (!m->cap)
+		return NULL;
+	for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct strmap_ent *e = m->slots[i];
+		if (!e)
+			return NULL;
+		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
+			return e;
+	}
+}
+
+struct strmap_ent *strmap_get(const struct strmap *m, const char *key, size_t len)
+{
+	return strmap_get_h(m, key, len, tree_hash(key, len));
+}
+
+static int strmap_grow(struct strmap *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 8;
+	struct strmap_ent **ns = calloc(ncap, sizeof *ns);
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct strmap_ent *e = m->slots[i];
+		if (!e)
+			continue;
+		size_t j = e->hash & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = e;
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	return 0;
+}
+
+int strmap_put(struct strmap *m, struct strmap_ent *e)
+{
+	if ((m->count + 1) * 10 > m->cap * 7 && strmap_grow(m) < 0)
+		return -ENOMEM;
+	size_t i = e->hash & (m->cap - 1);
+	while (m->slots[i]) {
+		ZK_ASSERT(!(m->slots[i]->len == e->len && memcmp(m->slots[i]->key, e->key, e->len) == 0));
+		i = (i + 1) & (m->cap - 1);
+	}
+	m->slots[i] = e;
+	m->count++;
+	return 0;
+}
+
+struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len)
+{
+	if (!m->cap)
+		return NULL;
+	uint32_t hash = tree_hash(key, len);
+	size_t i = hash & (m->cap - 1);
+	for (;; i = (i + 1) & (m->cap - 1)) {
+		struct strmap_ent *e = m->slots[i];
+		if (!e)
+			return NULL;
+		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
+			break;
+	}
+	struct strmap_ent *found = m->slots[i];
+	size_t hole = i;
+	for (size_t j = (i + 1) & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
+		size_t home = m->slots[j]->hash & (m->cap - 1);
+		if (((j - home) & (m->cap - 1)) >= ((j - hole) & (m->cap - 1))) {
+			m->slots[hole] = m->slots[j];
+			hole = j;
+		}
+	}
+	m->slots[hole] = NULL;
+	m->count--;
+	return found;
+}
+
+bool strmap_next(const struct strmap *m, size_t *i, struct strmap_ent **e)
+{
+	for (; *i < m->cap; (*i)++) {
+		if (m->slots[*i]) {
+			*e = m->slots[*i];
+			(*i)++;
+			return true;
+		}
+	}
+	return false;
+}

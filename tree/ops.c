@@ -1,0 +1,150 @@
+/* Reads and write replies, as ZooKeeper's FinalRequestProcessor builds them. */
+#include "tree/ops.h"
+#include "net/log.h"
+#include "net/proto.h"
+
+#include <errno.h>
+#include <string.h>
+
+void ops_stat_out(struct jute_out *out, const struct zk_stat *st)
+{
+	jout_i64(out, st->p.czxid);
+	jout_i64(out, st->p.mzxid);
+	jout_i64(out, st->p.ctime);
+	jout_i64(out, st->p.mtime);
+	jout_i32(out, st->p.version);
+	jout_i32(out, st->p.cversion);
+	jout_i32(out, st->p.aversion);
+	jout_i64(out, st->p.ephemeral_owner);
+	jout_i32(out, st->data_length);
+	jout_i32(out, st->num_children);
+	jout_i64(out, st->p.pzxid);
+}
+
+int ops_is_read(int32_t type)
+{
+	switch (type) {
+	case ZOP_EXISTS: case ZOP_GETDATA: case ZOP_GETCHILDREN: case ZOP_GETCHILDREN2:
+	case ZOP_SYNC:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int watch_err(int rc) { return rc < 0 ? ZSYSTEMERROR : ZOK; }
+
+int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
+	     struct jute_out *out)
+{
+	struct jute_in in;
+	jin_init(&in, body, len);
+	int32_t plen;
+	const char *path = (const char *)jin_buf(&in, &plen);
+	bool watch = type == ZOP_SYNC ? false : jin_bool(&in);
+	if (!jin_ok(&in) || !path)
+		return ZMARSHALLINGERROR;
+	if (type == ZOP_EXISTS && memchr(path, 0, (size_t)plen))
+		return ZBADARGUMENTS; /* ZooKeeper checks this for exists only */
+	struct tree_node *n = tree_lookup(t, path, (size_t)plen);
+	struct zk_stat st;
+	switch (type) {
+	case ZOP_SYNC:
+		jout_buf(out, path, plen);
+		return ZOK;
+	case ZOP_EXISTS:
+		/* The watch is set whether or not the node exists: an exist watch. */
+		if (watch && watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher) < 0)
+			return ZSYSTEMERROR;
+		if (!n)
+			return ZNONODE;
+		tree_stat(n, &st);
+		ops_stat_out(out, &st);
+		return ZOK;
+	case ZOP_GETDATA:
+		if (!n)
+			return ZNONODE;
+		tree_stat(n, &st);
+		jout_buf(out, n->data, n->data_len);
+		ops_stat_out(out, &st);
+		return watch ? watch_err(watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher)) : ZOK;
+	case ZOP_GETCHILDREN:
+	case ZOP_GETCHILDREN2: {
+		if (!n)
+			return ZNONODE;
+		jout_i32(out, (int32_t)n->kids.count);
+		struct strmap_ent *e;
+		for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+			jout_buf(out, e->key, (int32_t)e->len);
+		if (type == ZOP_GETCHILDREN2) {
+			tree_stat(n, &st);
+			ops_stat_out(out, &st);
+		}
+		return watch ? watch_err(watches_add(&t->watches, WATCH_CHILD, path, (size_t)plen, watcher)) : ZOK;
+	}
+	default:
+		return ZUNIMPLEMENTED;
+	}
+}
+
+/* Fire one event at a single watcher, outside any registration. */
+static void fire_one(struct tree *t, uint64_t watcher, int event, const char *path, int32_t len)
+{
+	t->watches.fire(t->watches.ctx, watcher, event, path, (size_t)len);
+}
+
+int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher)
+{
+	struct jute_in in;
+	jin_init(&in, body, len);
+	int64_t rel = jin_i64(&in);
+	for (int kind = 0; kind < 3 && jin_ok(&in); kind++) { /* data, exist, child */
+		int32_t n = jin_vec(&in, INT32_MAX);
+		for (int32_t i = 0; i < n && jin_ok(&in); i++) {
+			int32_t plen;
+			const char *path = (const char *)jin_buf(&in, &plen);
+			if (!path) {
+				in.err = -EBADMSG;
+				break;
+			}
+			struct tree_node *node = tree_lookup(t, path, (size_t)plen);
+			int rc = 0;
+			if (kind == 0) {
+				if (!node) fire_one(t, watcher, ZEV_DELETED, path, plen);
+				else if (node->stat.mzxid > rel) fire_one(t, watcher, ZEV_DATA_CHANGED, path, plen);
+				else rc = watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher);
+			} else if (kind == 1) {
+				if (node) fire_one(t, watcher, ZEV_CREATED, path, plen);
+				else rc = watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher);
+			} else {
+				if (!node) fire_one(t, watcher, ZEV_DELETED, path, plen);
+				else if (node->stat.pzxid > rel) fire_one(t, watcher, ZEV_CHILDREN_CHANGED, path, plen);
+				else rc = watches_add(&t->watches, WATCH_CHILD, path, (size_t)plen, watcher);
+			}
+			if (rc < 0)
+				return ZSYSTEMERROR;
+		}
+	}
+	return jin_ok(&in) ? ZOK : ZMARSHALLINGERROR;
+}
+
+void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_result *res,
+		     struct jute_out *out)
+{
+	if (res->err != ZOK)
+		return;
+	switch (req_type) {
+	case ZOP_CREATE:
+		jout_buf(out, x->path, x->path_len);
+		break;
+	case ZOP_CREATE2:
+		jout_buf(out, x->path, x->path_len);
+		ops_stat_out(out, &res->stat);
+		break;
+	case ZOP_SETDATA:
+		ops_stat_out(out, &res->stat);
+		break;
+	default:
+		break;
+	}
+}

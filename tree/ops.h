@@ -1,0 +1,28 @@
+/* Client operations against the tree: the read requests (served straight from the tree,
+ * registering watches) and the response bodies of committed writes. Encodes and decodes
+ * with jute but owns no connection: the caller frames the reply. */
+#ifndef ZK_TREE_OPS_H
+#define ZK_TREE_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/jute.h"
+#include "tree/tree.h"
+
+/* Is this opcode served by ops_read? */
+int ops_is_read(int32_t type);
+/* Run a read request. On ZOK the response body is written to `out`; otherwise nothing is
+ * and the return value is the error for the reply header. `watcher` names the connection
+ * for any watch the request sets. */
+int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
+	     struct jute_out *out);
+/* setWatches: re-register a reconnected client's watches. Events for changes it missed
+ * since relativeZxid go out through the tree's watch callback, before the reply. */
+int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher);
+/* The response body of a committed write. */
+void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_result *res,
+		     struct jute_out *out);
+void ops_stat_out(struct jute_out *out, const struct zk_stat *st);
+
+#endif

@@ -1,0 +1,390 @@
+/* The znode hash-trie and txn application; the rules are in tree.h. */
+#include "tree/tree.h"
+#include "net/log.h"
+#include "net/proto.h"
+#include "tree/path.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* vector<ACL> with one entry: perms=31, scheme "world", id "anyone". */
+const uint8_t tree_acl_open[] = {
+	0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd',
+	0, 0, 0, 6, 'a', 'n', 'y', 'o', 'n', 'e',
+};
+const size_t tree_acl_open_len = sizeof tree_acl_open;
+static const uint8_t acl_read_only[] = {
+	0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd',
+	0, 0, 0, 6, 'a', 'n', 'y', 'o', 'n', 'e',
+};
+
+static struct tree_acl *acl_intern(struct tree *t, const uint8_t *bytes, size_t len)
+{
+	uint32_t h = tree_hash(bytes, len);
+	struct tree_acl *a = (struct tree_acl *)strmap_get_h(&t->acls, (const char *)bytes, len, h);
+	if (a) {
+		a->refs++;
+		return a;
+	}
+	a = malloc(sizeof *a + len);
+	if (!a)
+		return NULL;
+	memcpy(a->bytes, bytes, len);
+	a->ent = (struct strmap_ent){ (const char *)a->bytes, (uint32_t)len, h };
+	a->refs = 1;
+	if (strmap_put(&t->acls, &a->ent) < 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void acl_release(struct tree *t, struct tree_acl *a)
+{
+	ZK_ASSERT(a->refs > 0);
+	if (--a->refs)
+		return;
+	strmap_del(&t->acls, a->ent.key, a->ent.len);
+	free(a);
+}
+
+static struct tree_node *node_new(struct tree *t, const char *name, size_t len,
+				  const uint8_t *acl, size_t acl_len)
+{
+	struct tree_node *n = calloc(1, sizeof *n + len + 1);
+	if (!n)
+		return NULL;
+	memcpy(n->name, name, len);
+	n->ent = (struct strmap_ent){ n->name, (uint32_t)len, tree_hash(name, len) };
+	strmap_init(&n->kids);
+	n->acl = acl_intern(t, acl, acl_len);
+	if (!n->acl) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static void node_free(struct tree *t, struct tree_node *n)
+{
+	strmap_free(&n->kids);
+	acl_release(t, n->acl);
+	free(n->data);
+	free(n);
+}
+
+static int set_data(struct tree_node *n, const uint8_t *data, int32_t len)
+{
+	uint8_t *copy = NULL;
+	if (len > 0) {
+		copy = malloc((size_t)len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, data, (size_t)len);
+	}
+	free(n->data);
+	n->data = copy;
+	n->data_len = data ? len : -1;
+	return 0;
+}
+
+static int add_child(struct tree *t, struct tree_node *parent, const char *name, size_t len,
+		     const uint8_t *acl, size_t acl_len, struct tree_node **out)
+{
+	struct tree_node *n = node_new(t, name, len, acl, acl_len);
+	if (!n || strmap_put(&parent->kids, &n->ent) < 0) {
+		if (n)
+			node_free(t, n);
+		return -ENOMEM;
+	}
+	n->parent = parent;
+	n->data_len = 0;
+	t->node_count++;
+	*out = n;
+	return 0;
+}
+
+int tree_init(struct tree *t, watch_fire_fn fire, void *fire_ctx)
+{
+	memset(t, 0, sizeof *t);
+	u64map_init(&t->ephemerals);
+	strmap_init(&t->acls);
+	watches_init(&t->watches, fire, fire_ctx);
+	t->root = node_new(t, "", 0, tree_acl_open, tree_acl_open_len);
+	if (!t->root)
+		return -ENOMEM;
+	t->node_count = 1;
+	struct tree_node *zk, *n;
+	if (add_child(t, t->root, "zookeeper", 9, tree_acl_open, tree_acl_open_len, &zk) < 0 ||
+	    add_child(t, zk, "quota", 5, tree_acl_open, tree_acl_open_len, &n) < 0 ||
+	    add_child(t, zk, "config", 6, acl_read_only, sizeof acl_read_only, &n) < 0)
+		return -ENOMEM;
+	t->data_bytes = strlen("/zookeeper") + strlen("/zookeeper/quota") + strlen("/zookeeper/config");
+	return 0;
+}
+
+static void free_subtree(struct tree *t, struct tree_node *n)
+{
+	struct strmap_ent *e;
+	for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+		free_subtree(t, (struct tree_node *)e);
+	node_free(t, n);
+}
+
+void tree_free(struct tree *t)
+{
+	if (t->root)
+		free_subtree(t, t->root);
+	uint64_t k;
+	void *v;
+	for (size_t i = 0; u64map_next(&t->ephemerals, &i, &k, &v);)
+		free(v);
+	u64map_free(&t->ephemerals);
+	watches_free(&t->watches);
+	ZK_ASSERT(t->acls.count == 0);
+	strmap_free(&t->acls);
+	memset(t, 0, sizeof *t);
+}
+
+struct tree_node *tree_lookup(const struct tree *t, const char *path, size_t len)
+{
+	if (len == 0)
+		return t->root; /* ZooKeeper keeps the root under "" as well as "/" */
+	if (path[0] != '/' || (len > 1 && path[len - 1] == '/'))
+		return NULL;
+	struct tree_node *n = t->root;
+	size_t i = 1;
+	while (n && i < len) {
+		const char *slash = memchr(path + i, '/', len - i);
+		size_t clen = slash ? (size_t)(slash - (path + i)) : len - i;
+		if (clen == 0)
+			return NULL;
+		n = (struct tree_node *)strmap_get(&n->kids, path + i, clen);
+		i += clen + 1;
+	}
+	return n;
+}
+
+void tree_stat(const struct tree_node *n, struct zk_stat *out)
+{
+	/* The stored cversion counts creates; clients see creates + deletes, which is
+	 * 2 * creates - children (ZooKeeper's DataNode.copyStat). */
+	out->p = n->stat;
+	out->num_children = (int32_t)n->kids.count;
+	out->p.cversion = n->stat.cversion * 2 - out->num_children;
+	out->data_length = n->data_len > 0 ? n->data_len : 0;
+}
+
+long tree_node_path(const struct tree_node *n, char *buf, size_t cap)
+{
+	if (!n->parent) {
+		if (cap < 2)
+			return -ENAMETOOLONG;
+		buf[0] = '/';
+		buf[1] = 0;
+		return 1;
+	}
+	size_t len = 0;
+	for (const struct tree_node *m = n; m->parent; m = m->parent)
+		len += 1 + m->ent.len;
+	if (len + 1 > cap)
+		return -ENAMETOOLONG;
+	buf[len] = 0;
+	size_t end = len;
+	for (const struct tree_node *m = n; m->parent; m = m->parent) {
+		end -= m->ent.len;
+		memcpy(buf + end, m->name, m->ent.len);
+		buf[--end] = '/';
+	}
+	return (long)len;
+}
+
+const struct tree_eph_list *tree_ephemerals(const struct tree *t, int64_t owner)
+{
+	return u64map_get(&t->ephemerals, (uint64_t)owner);
+}
+
+static int eph_link(struct tree *t, struct tree_node *n)
+{
+	uint64_t owner = (uint64_t)n->stat.ephemeral_owner;
+	struct tree_eph_list *l = u64map_get(&t->ephemerals, owner);
+	if (!l) {
+		l = calloc(1, sizeof *l);
+		if (!l || u64map_put(&t->ephemerals, owner, l) < 0) {
+			free(l);
+			return -ENOMEM;
+		}
+	}
+	n->eph_next = l->head;
+	if (l->head)
+		l->head->eph_prev = n;
+	l->head = n;
+	l->count++;
+	t->eph_count++;
+	return 0;
+}
+
+static void eph_unlink(struct tree *t, struct tree_node *n)
+{
+	uint64_t owner = (uint64_t)n->stat.ephemeral_owner;
+	struct tree_eph_list *l = u64map_get(&t->ephemerals, owner);
+	ZK_ASSERT(l && l->count > 0);
+	if (n->eph_prev) n->eph_prev->eph_next = n->eph_next; else l->head = n->eph_next;
+	if (n->eph_next) n->eph_next->eph_prev = n->eph_prev;
+	n->eph_next = n->eph_prev = NULL;
+	t->eph_count--;
+	if (--l->count == 0) {
+		u64map_del(&t->ephemerals, owner);
+		free(l);
+	}
+}
+
+/* Only nodes whose ephemeralOwner is a session (not 0, a container or a TTL) are listed. */
+static bool is_session_owner(int64_t owner) { return owner != 0 && (uint64_t)owner >> 56 != 0xff && owner != INT64_MIN; }
+
+static int apply_create(struct tree *t, const struct txn *x, struct tree_result *res)
+{
+	long plen = path_parent_len(x->path, (size_t)x->path_len);
+	struct tree_node *parent = plen < 0 ? NULL : tree_lookup(t, x->path, (size_t)plen);
+	if (!parent) {
+		res->err = ZNONODE;
+		return 0;
+	}
+	size_t nlen;
+	const char *name = path_basename(x->path, (size_t)x->path_len, &nlen);
+	int64_t zxid = x->hdr.zxid;
+	if (strmap_get(&parent->kids, name, nlen)) {
+		/* Replayed over a fuzzy snapshot: the parent may still need this txn's counters. */
+		if (x->parent_cversion > parent->stat.cversion) {
+			parent->stat.cversion = x->parent_cversion;
+			parent->stat.pzxid = zxid;
+		}
+		res->err = ZNODEEXISTS;
+		return 0;
+	}
+	struct tree_node *n;
+	if (add_child(t, parent, name, nlen, x->acl, x->acl_len, &n) < 0 ||
+	    set_data(n, x->data, x->data_len) < 0)
+		return -ENOMEM;
+	n->stat = (struct tree_stat){ .czxid = zxid, .mzxid = zxid, .ctime = x->hdr.time_ms,
+				      .mtime = x->hdr.time_ms, .pzxid = zxid,
+				      .ephemeral_owner = x->ephemeral ? x->hdr.client_id : 0 };
+	if (is_session_owner(n->stat.ephemeral_owner) && eph_link(t, n) < 0)
+		return -ENOMEM;
+	parent->stat.cversion = x->parent_cversion == -1 ? parent->stat.cversion + 1 : x->parent_cversion;
+	parent->stat.pzxid = zxid;
+	t->data_bytes += (uint64_t)x->path_len + (uint64_t)(x->data_len > 0 ? x->data_len : 0);
+	tree_stat(n, &res->stat);
+	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_CREATED, 0);
+	watches_trigger(&t->watches, WATCH_CHILD, x->path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
+	return 0;
+}
+
+static void unlink_subtree(struct tree *t, struct tree_node *n, size_t path_len)
+{
+	struct strmap_ent *e;
+	for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+		unlink_subtree(t, (struct tree_node *)e, path_len + 1 + e->len);
+	if (is_session_owner(n->stat.ephemeral_owner))
+		eph_unlink(t, n);
+	t->node_count--;
+	t->data_bytes -= path_len + (uint64_t)(n->data_len > 0 ? n->data_len : 0);
+	node_free(t, n);
+}
+
+static int delete_path(struct tree *t, const char *path, size_t len, int64_t zxid)
+{
+	long plen = path_parent_len(path, len);
+	struct tree_node *parent = plen < 0 ? NULL : tree_lookup(t, path, (size_t)plen);
+	if (!parent)
+		return ZNONODE;
+	size_t nlen;
+	const char *name = path_basename(path, len, &nlen);
+	struct tree_node *n = (struct tree_node *)strmap_del(&parent->kids, name, nlen);
+	if (zxid > parent->stat.pzxid)
+		parent->stat.pzxid = zxid;
+	if (!n)
+		return ZNONODE;
+	/* Children can only be here in a replay out of order; drop them with their parent. */
+	unlink_subtree(t, n, len);
+	uint64_t gen = watches_trigger(&t->watches, WATCH_DATA, path, len, ZEV_DELETED, 0);
+	watches_trigger(&t->watches, WATCH_CHILD, path, len, ZEV_DELETED, gen);
+	watches_trigger(&t->watches, WATCH_CHILD, path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
+	return 0;
+}
+
+static int apply_setdata(struct tree *t, const struct txn *x, struct tree_result *res)
+{
+	struct tree_node *n = tree_lookup(t, x->path, (size_t)x->path_len);
+	if (!n) {
+		res->err = ZNONODE;
+		return 0;
+	}
+	int32_t old = n->data_len > 0 ? n->data_len : 0;
+	if (set_data(n, x->data, x->data_len) < 0)
+		return -ENOMEM;
+	t->data_bytes += (uint64_t)(x->data_len > 0 ? x->data_len : 0) - (uint64_t)old;
+	n->stat.version = x->version;
+	n->stat.mzxid = x->hdr.zxid;
+	n->stat.mtime = x->hdr.time_ms;
+	tree_stat(n, &res->stat);
+	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_DATA_CHANGED, 0);
+	return 0;
+}
+
+static int apply_close_session(struct tree *t, const struct txn *x)
+{
+	struct jute_in it;
+	jin_init(&it, x->paths, x->paths_len);
+	const char *p;
+	int32_t len;
+	while (txn_next_path(&it, &p, &len))
+		delete_path(t, p, (size_t)len, x->hdr.zxid);
+	/* Whatever the session still owns (a txn with no path list) goes too. */
+	char buf[4096];
+	const struct tree_eph_list *l;
+	while ((l = tree_ephemerals(t, x->hdr.client_id)) != NULL) {
+		long n = tree_node_path(l->head, buf, sizeof buf);
+		if (n < 0) {
+			/* Deeper than any buffer here: unlink without watch events. */
+			struct tree_node *node = l->head;
+			strmap_del(&node->parent->kids, node->name, node->ent.len);
+			unlink_subtree(t, node, 0);
+			continue;
+		}
+		delete_path(t, buf, (size_t)n, x->hdr.zxid);
+	}
+	return 0;
+}
+
+int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
+{
+	memset(res, 0, sizeof *res);
+	int rc = 0;
+	switch (x->hdr.type) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+		rc = apply_create(t, x, res);
+		break;
+	case ZOP_DELETE:
+		res->err = delete_path(t, x->path, (size_t)x->path_len, x->hdr.zxid);
+		break;
+	case ZOP_SETDATA:
+		rc = apply_setdata(t, x, res);
+		break;
+	case ZOP_CLOSESESSION:
+		rc = apply_close_session(t, x);
+		break;
+	case ZOP_CREATESESSION:
+		break;
+	case ZOP_ERROR:
+		res->err = x->err;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (rc == 0 && x->hdr.zxid > t->last_zxid)
+		t->last_zxid = x->hdr.zxid;
+	return rc;
+}

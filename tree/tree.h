@@ -1,0 +1,91 @@
+/* The in-memory znode tree: a hash-trie keyed by path component. Every node holds a hash
+ * table of its children by name, so a lookup walks one table per component and a child
+ * listing reads one node's table; nothing scans the tree.
+ *
+ * Applying a txn is deterministic (its result depends only on the tree and the txn) and
+ * idempotent (applying a txn the tree already reflects changes nothing), because replay
+ * over a fuzzy snapshot re-applies txns the snapshot may already hold:
+ *  - create of an existing node only raises the parent's cversion/pzxid to the txn's;
+ *  - delete of a missing node only raises the parent's pzxid;
+ *  - setData carries the node's new version, not an increment. */
+#ifndef ZK_TREE_TREE_H
+#define ZK_TREE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tree/map.h"
+#include "tree/txn.h"
+#include "tree/watch.h"
+
+/* StatPersisted: what a znode stores. dataLength and numChildren are derived. */
+struct tree_stat {
+	int64_t czxid, mzxid, ctime, mtime;
+	int32_t version, cversion, aversion;
+	int64_t ephemeral_owner;
+	int64_t pzxid;
+};
+
+/* The client-visible Stat (cversion translated, see tree_stat). */
+struct zk_stat {
+	struct tree_stat p;
+	int32_t data_length, num_children;
+};
+
+/* An interned, reference-counted ACL list in its serialized form (count included). */
+struct tree_acl {
+	struct strmap_ent ent; /* key = bytes */
+	uint32_t refs;
+	uint8_t bytes[];
+};
+
+struct tree_node {
+	struct strmap_ent ent; /* key = name, in the parent's children table */
+	struct tree_node *parent;
+	struct strmap kids;
+	uint8_t *data;
+	int32_t data_len; /* -1: null data */
+	struct tree_stat stat;
+	struct tree_acl *acl;
+	struct tree_node *eph_next, *eph_prev; /* owner's ephemeral list */
+	char name[];
+};
+
+struct tree {
+	struct tree_node *root;
+	struct u64map ephemerals; /* owner session -> struct tree_eph_list */
+	struct strmap acls;
+	struct watches watches;
+	uint64_t node_count;
+	uint64_t data_bytes; /* sum of data lengths and path lengths, like approximate_data_size */
+	uint64_t eph_count;
+	int64_t last_zxid;   /* highest zxid applied */
+};
+
+struct tree_eph_list {
+	struct tree_node *head;
+	uint32_t count;
+};
+
+/* Result of tree_apply: the error (0 or a zk_err) and, for writes, the node's Stat. */
+struct tree_result {
+	int err;
+	struct zk_stat stat;
+};
+
+int tree_init(struct tree *t, watch_fire_fn fire, void *fire_ctx);
+void tree_free(struct tree *t);
+struct tree_node *tree_lookup(const struct tree *t, const char *path, size_t len);
+void tree_stat(const struct tree_node *n, struct zk_stat *out);
+/* Apply one txn (decoded from its bytes). Returns 0, or -ENOMEM/-EINVAL when the txn
+ * could not be applied at all; `res->err` is the per-request result a client sees. */
+int tree_apply(struct tree *t, const struct txn *txn, struct tree_result *res);
+/* Write the node's full path into buf (NUL-terminated); returns its length or -ENAMETOOLONG. */
+long tree_node_path(const struct tree_node *n, char *buf, size_t cap);
+const struct tree_eph_list *tree_ephemerals(const struct tree *t, int64_t owner);
+/* The ACL world:anyone with all permissions, serialized; used for system nodes. */
+extern const uint8_t tree_acl_open[];
+extern const size_t tree_acl_open_len;
+
+#endif

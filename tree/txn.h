@@ -1,0 +1,57 @@
+/* Transactions as ZooKeeper serializes them (TxnHeader then the body for its type), the
+ * unit that flows prep -> log -> apply, and later to disk and to followers unchanged.
+ *
+ * TxnHeader{long clientId; int cxid; long zxid; long time; int type}
+ * create/create2: CreateTxn{ustring path; buffer data; vector<ACL> acl; bool ephemeral;
+ *                           int parentCVersion}
+ * delete: DeleteTxn{ustring path}       setData: SetDataTxn{ustring path; buffer data; int version}
+ * createSession: CreateSessionTxn{int timeOut}
+ * closeSession: CloseSessionTxn{vector<ustring> paths2Delete}     error: ErrorTxn{int err}
+ * ACL is {int perms; Id{ustring scheme; ustring id}}.
+ *
+ * txn_decode does not copy: every pointer in struct txn points into the caller's bytes. */
+#ifndef ZK_TREE_TXN_H
+#define ZK_TREE_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/jute.h"
+
+#define TXN_MAX_ACL 1024
+
+struct txn_hdr {
+	int64_t client_id;
+	int32_t cxid;
+	int64_t zxid;
+	int64_t time_ms;
+	int32_t type;
+};
+
+struct txn {
+	struct txn_hdr hdr;
+	const char *path; /* create, delete, setData */
+	int32_t path_len;
+	const uint8_t *data; /* create, setData; NULL with data_len -1 for null */
+	int32_t data_len;
+	const uint8_t *acl; /* create: the serialized vector<ACL>, count included */
+	size_t acl_len;
+	bool ephemeral;          /* create */
+	int32_t parent_cversion; /* create */
+	int32_t version;         /* setData: the node's new version */
+	int32_t timeout_ms;      /* createSession */
+	const uint8_t *paths;    /* closeSession: vector<ustring> after its count */
+	size_t paths_len;
+	int32_t npaths;
+	int32_t err; /* error */
+};
+
+int txn_decode(const uint8_t *p, size_t len, struct txn *t);
+void txn_hdr_encode(struct jute_out *out, const struct txn_hdr *h);
+/* Validate a serialized vector<ACL> at the reader and return its byte span. */
+const uint8_t *txn_acl_span(struct jute_in *in, size_t *len, int32_t *count);
+/* Iterate a closeSession txn's paths: returns false at the end. */
+bool txn_next_path(struct jute_in *it, const char **path, int32_t *len);
+
+#endif

@@ -1,0 +1,413 @@
+/* Prep; see prep.h. Check order and errors follow ZooKeeper 3.8's PrepRequestProcessor. */
+#include "zab/prep.h"
+#include "net/log.h"
+#include "net/proto.h"
+#include "tree/path.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void prep_init(struct prep *p, struct tree *t)
+{
+	memset(p, 0, sizeof *p);
+	p->tree = t;
+	strmap_init(&p->latest);
+}
+
+void prep_free(struct prep *p)
+{
+	while (p->head) {
+		struct change *c = p->head;
+		p->head = c->next;
+		free(c);
+	}
+	strmap_free(&p->latest);
+	memset(p, 0, sizeof *p);
+}
+
+int prep_is_write(int32_t type)
+{
+	switch (type) {
+	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_DELETE: case ZOP_SETDATA:
+	case ZOP_CREATESESSION: case ZOP_CLOSESESSION:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The newest view of a path: 1 and *out filled when it exists, 0 when it does not. */
+static int record_for(const struct prep *p, const char *path, size_t len, struct change *out)
+{
+	if (len == 1 && path[0] == '/')
+		len = 0; /* the root is kept under "" */
+	struct change *c = (struct change *)strmap_get(&p->latest, path, len);
+	if (c) {
+		if (!c->exists)
+			return 0;
+		out->stat = c->stat;
+		out->num_children = c->num_children;
+		return 1;
+	}
+	/* ZooKeeper keeps the root under "" as well as "/". */
+	struct tree_node *n = len == 0 ? p->tree->root : tree_lookup(p->tree, path, len);
+	if (!n)
+		return 0;
+	out->stat = n->stat;
+	out->num_children = (int32_t)n->kids.count;
+	return 1;
+}
+
+static int add_change(struct prep *p, const char *path, size_t len, int64_t zxid, int exists,
+		      const struct change *view)
+{
+	if (len == 1 && path[0] == '/')
+		len = 0;
+	struct change *c = malloc(sizeof *c + len + 1);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->path, path, len);
+	c->path[len] = 0;
+	c->ent = (struct strmap_ent){ c->path, (uint32_t)len, tree_hash(path, len) };
+	c->zxid = zxid;
+	c->exists = exists;
+	c->stat = view ? view->stat : (struct tree_stat){ 0 };
+	c->num_children = view ? view->num_children : 0;
+	c->next = NULL;
+	strmap_del(&p->latest, path, len);
+	if (strmap_put(&p->latest, &c->ent) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	if (p->tail) p->tail->next = c; else p->head = c;
+	p->tail = c;
+	p->count++;
+	return 0;
+}
+
+void prep_applied(struct prep *p, int64_t zxid)
+{
+	while (p->head && p->head->zxid <= zxid) {
+		struct change *c = p->head;
+		p->head = c->next;
+		if (!p->head)
+			p->tail = NULL;
+		if ((struct change *)strmap_get_h(&p->latest, c->path, c->ent.len, c->ent.hash) == c)
+			strmap_del(&p->latest, c->path, c->ent.len);
+		free(c);
+		p->count--;
+	}
+}
+
+static void hdr_out(struct jute_out *out, const struct prep_req *r, int32_t type)
+{
+	struct txn_hdr h = { r->session, r->cxid, r->zxid, r->time_ms, type };
+	txn_hdr_encode(out, &h);
+}
+
+/* The parent path as ZooKeeper's getParentPathAndValidate finds it: up to the last '/'. */
+static int parent_of(const char *path, size_t len, size_t *plen)
+{
+	const char *slash = len ? memrchr(path, '/', len) : NULL;
+	if (!slash || memchr(path, 0, len))
+		return ZBADARGUMENTS;
+	*plen = (size_t)(slash - path);
+	return 0;
+}
+
+/* The system nodes cannot be deleted (ZooKeeper answers BadArguments). */
+static bool is_system_path(const char *p, size_t len)
+{
+	static const char *const sys[] = { "/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config" };
+	for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+		if (strlen(sys[i]) == len && memcmp(sys[i], p, len) == 0)
+			return true;
+	return false;
+}
+
+static bool str_is(const uint8_t *p, int32_t len, const char *s)
+{
+	return len >= 0 && (size_t)len == strlen(s) && memcmp(p, s, (size_t)len) == 0;
+}
+
+/* ACL entries a server without auth providers beyond these can accept (fixupACL):
+ * world:anyone, digest:user:hash and ip:addr[/bits]. "auth" needs an authenticated
+ * identity, which no connection has before addauth exists. */
+static bool acl_valid(const uint8_t *acl, size_t len)
+{
+	struct jute_in in;
+	jin_init(&in, acl, len);
+	int32_t n = jin_vec(&in, TXN_MAX_ACL);
+	if (n <= 0)
+		return false;
+	for (int32_t i = 0; i < n; i++) {
+		int32_t sl, il;
+		jin_i32(&in);
+		const uint8_t *scheme = jin_buf(&in, &sl);
+		const uint8_t *id = jin_buf(&in, &il);
+		if (!jin_ok(&in))
+			return false;
+		if (str_is(scheme, sl, "world") && str_is(id, il, "anyone"))
+			continue;
+		if (str_is(scheme, sl, "digest") && il > 0 && memchr(id, ':', (size_t)il))
+			continue;
+		if (str_is(scheme, sl, "ip") && il > 0)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+struct create_req {
+	const char *path;
+	int32_t path_len;
+	const uint8_t *data;
+	int32_t data_len;
+	const uint8_t *acl;
+	size_t acl_len;
+	int32_t nacl;
+	int32_t flags;
+};
+
+static int check_create(struct prep *p, const struct prep_req *r, const struct create_req *c,
+			char **full, size_t *full_len, struct change *parent, size_t *plen)
+{
+	if (c->flags < 0 || c->flags > ZCF_SEQ_TTL)
+		return ZBADARGUMENTS;
+	if (c->flags >= ZCF_CONTAINER)
+		return ZUNIMPLEMENTED; /* containers and TTL nodes: not yet */
+	int rc = parent_of(c->path, (size_t)c->path_len, plen);
+	if (rc)
+		return rc;
+	if (c->nacl <= 0 || !acl_valid(c->acl, c->acl_len))
+		return ZINVALIDACL;
+	if (!record_for(p, c->path, *plen, parent))
+		return ZNONODE;
+	size_t len = (size_t)c->path_len;
+	char *buf = malloc(len + 12);
+	if (!buf) {
+		p->fail = -ENOMEM;
+		return ZSYSTEMERROR;
+	}
+	memcpy(buf, c->path, len);
+	if (c->flags & ZCF_SEQUENTIAL)
+		len += (size_t)snprintf(buf + len, 12, "%010d", parent->stat.cversion);
+	*full = buf;
+	*full_len = len;
+	if (path_invalid(buf, len))
+		return ZBADARGUMENTS;
+	struct change existing;
+	if (record_for(p, buf, len, &existing))
+		return ZNODEEXISTS;
+	int64_t owner = parent->stat.ephemeral_owner;
+	if (owner != 0 && owner != INT64_MIN && (uint64_t)owner >> 56 != 0xff)
+		return ZNOCHILDRENFOREPHEMERALS;
+	return 0;
+}
+
+static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	struct create_req c;
+	c.path = (const char *)jin_buf(in, &c.path_len);
+	c.data = jin_buf(in, &c.data_len);
+	c.acl = txn_acl_span(in, &c.acl_len, &c.nacl);
+	c.flags = jin_i32(in);
+	if (!jin_ok(in) || !c.path)
+		return ZMARSHALLINGERROR;
+	char *full = NULL;
+	size_t full_len = 0, plen = 0;
+	struct change parent;
+	int rc = check_create(p, r, &c, &full, &full_len, &parent, &plen);
+	if (rc) {
+		free(full);
+		return rc;
+	}
+	bool eph = c.flags & ZCF_EPHEMERAL;
+	int32_t new_cversion = parent.stat.cversion + 1;
+	hdr_out(out, r, r->type);
+	jout_buf(out, full, (int32_t)full_len);
+	jout_buf(out, c.data, c.data_len);
+	jout_raw(out, c.acl, c.acl_len);
+	jout_bool(out, eph);
+	jout_i32(out, new_cversion);
+	parent.stat.cversion = new_cversion;
+	parent.stat.pzxid = r->zxid;
+	parent.num_children++;
+	struct change node = { .stat = { .czxid = r->zxid, .mzxid = r->zxid, .pzxid = r->zxid,
+					 .ctime = r->time_ms, .mtime = r->time_ms,
+					 .ephemeral_owner = eph ? r->session : 0 } };
+	if (add_change(p, c.path, plen, r->zxid, 1, &parent) < 0 ||
+	    add_change(p, full, full_len, r->zxid, 1, &node) < 0)
+		p->fail = -ENOMEM;
+	free(full);
+	return 0;
+}
+
+static int check_version(int32_t current, int32_t expected)
+{
+	return expected != -1 && expected != current ? ZBADVERSION : 0;
+}
+
+static int prep_delete(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	int32_t len;
+	const char *path = (const char *)jin_buf(in, &len);
+	int32_t version = jin_i32(in);
+	if (!jin_ok(in) || !path)
+		return ZMARSHALLINGERROR;
+	size_t plen;
+	int rc = parent_of(path, (size_t)len, &plen);
+	if (rc)
+		return rc;
+	if (is_system_path(path, (size_t)len))
+		return ZBADARGUMENTS;
+	struct change parent, node;
+	if (!record_for(p, path, plen, &parent))
+		return ZNONODE;
+	if (!record_for(p, path, (size_t)len, &node))
+		return ZNONODE;
+	if ((rc = check_version(node.stat.version, version)) != 0)
+		return rc;
+	if (node.num_children > 0)
+		return ZNOTEMPTY;
+	hdr_out(out, r, ZOP_DELETE);
+	jout_buf(out, path, len);
+	parent.num_children--;
+	parent.stat.pzxid = r->zxid;
+	if (add_change(p, path, plen, r->zxid, 1, &parent) < 0 ||
+	    add_change(p, path, (size_t)len, r->zxid, 0, NULL) < 0)
+		p->fail = -ENOMEM;
+	return 0;
+}
+
+static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	int32_t len, dlen;
+	const char *path = (const char *)jin_buf(in, &len);
+	const uint8_t *data = jin_buf(in, &dlen);
+	int32_t version = jin_i32(in);
+	if (!jin_ok(in) || !path)
+		return ZMARSHALLINGERROR;
+	if (path_invalid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	struct change node;
+	if (!record_for(p, path, (size_t)len, &node))
+		return ZNONODE;
+	int rc = check_version(node.stat.version, version);
+	if (rc)
+		return rc;
+	int32_t new_version = node.stat.version + 1;
+	hdr_out(out, r, ZOP_SETDATA);
+	jout_buf(out, path, len);
+	jout_buf(out, data, dlen);
+	jout_i32(out, new_version);
+	node.stat.version = new_version;
+	node.stat.mzxid = r->zxid;
+	node.stat.mtime = r->time_ms;
+	if (add_change(p, path, (size_t)len, r->zxid, 1, &node) < 0)
+		p->fail = -ENOMEM;
+	return 0;
+}
+
+/* Paths of the session's ephemerals in the newest view: the tree's, minus those with a
+ * pending delete, plus pending creates owned by the session. */
+static int prep_close_session(struct prep *p, const struct prep_req *r, struct jute_out *out)
+{
+	hdr_out(out, r, ZOP_CLOSESESSION);
+	size_t count_at = zbuf_len(out->b);
+	jout_i32(out, 0);
+	int32_t n = 0;
+	char *buf = malloc(65536);
+	if (!buf) {
+		p->fail = -ENOMEM;
+		return 0;
+	}
+	const struct tree_eph_list *l = tree_ephemerals(p->tree, r->session);
+	for (struct tree_node *e = l ? l->head : NULL; e; e = e->eph_next) {
+		long len = tree_node_path(e, buf, 65536);
+		struct change *c = len < 0 ? NULL : (struct change *)strmap_get(&p->latest, buf, (size_t)len);
+		if (len < 0 || (c && !c->exists))
+			continue;
+		jout_buf(out, buf, (int32_t)len);
+		n++;
+	}
+	for (struct change *c = p->head; c; c = c->next) {
+		if (!c->exists || c->stat.ephemeral_owner != r->session || c->stat.czxid != c->zxid)
+			continue;
+		if ((struct change *)strmap_get(&p->latest, c->path, c->ent.len) != c)
+			continue; /* changed again since: the newest record decides */
+		if (tree_lookup(p->tree, c->path, c->ent.len))
+			continue; /* already listed from the tree */
+		jout_buf(out, c->path, (int32_t)c->ent.len);
+		n++;
+	}
+	free(buf);
+	if (out->err)
+		return 0;
+	be32_put(zbuf_head(out->b) + count_at, (uint32_t)n);
+	/* Each listed node is gone in the newest view. */
+	struct jute_in it;
+	jin_init(&it, zbuf_head(out->b) + count_at + 4, zbuf_len(out->b) - count_at - 4);
+	const char *path;
+	int32_t len;
+	while (txn_next_path(&it, &path, &len)) {
+		size_t plen;
+		struct change parent;
+		if (parent_of(path, (size_t)len, &plen) == 0 && record_for(p, path, plen, &parent)) {
+			parent.num_children--;
+			parent.stat.pzxid = r->zxid;
+			if (add_change(p, path, plen, r->zxid, 1, &parent) < 0)
+				p->fail = -ENOMEM;
+		}
+		if (add_change(p, path, (size_t)len, r->zxid, 0, NULL) < 0)
+			p->fail = -ENOMEM;
+	}
+	return 0;
+}
+
+int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
+{
+	struct jute_in in;
+	jin_init(&in, r->body, r->body_len);
+	size_t mark = zbuf_len(out->b);
+	p->fail = 0;
+	int rc;
+	switch (r->type) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+		rc = prep_create(p, r, &in, out);
+		break;
+	case ZOP_DELETE:
+		rc = prep_delete(p, r, &in, out);
+		break;
+	case ZOP_SETDATA:
+		rc = prep_setdata(p, r, &in, out);
+		break;
+	case ZOP_CREATESESSION:
+		hdr_out(out, r, ZOP_CREATESESSION);
+		jout_i32(out, r->session_timeout_ms);
+		rc = 0;
+		break;
+	case ZOP_CLOSESESSION:
+		rc = prep_close_session(p, r, out);
+		break;
+	default:
+		rc = ZUNIMPLEMENTED;
+		break;
+	}
+	/* rc is a ZooKeeper error code here, never an errno: system failures are in p->fail. */
+	if (p->fail || out->err) {
+		if (zbuf_len(out->b) >= mark)
+			zbuf_truncate(out->b, mark);
+		return p->fail ? p->fail : out->err;
+	}
+	if (rc != ZOK) {
+		/* A failed check: the txn becomes ErrorTxn{err}. */
+		zbuf_truncate(out->b, mark);
+		hdr_out(out, r, ZOP_ERROR);
+		jout_i32(out, rc);
+	}
+	return out->err;
+}
