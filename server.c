@@ -20,6 +20,7 @@
 #include "zab/session.h"
 #include "zab/zab.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -427,16 +428,19 @@ static void fourlw_stat_common(struct zbuf *b, bool with_clients)
 	zbuf_printf(b, "Outstanding: %zu\n", S.pq_count);
 	zbuf_printf(b, "Zxid: 0x%llx\n", (unsigned long long)S.tree.last_zxid);
 	zbuf_printf(b, "Mode: standalone\n");
-	zbuf_printf(b, "Node count: %llu\n", (unsigned long long)S.tree.node_count);
+	zbuf_printf(b, "Node count: %llu\n", (unsigned long long)S.tree.node_count + 1);
 }
 
 static long count_fds(void)
 {
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
 	long n = 0;
-	for (int fd = 0; fd < 65536; fd++)
-		if (fcntl(fd, F_GETFD) != -1)
-			n++;
-	return n;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
 }
 
 static void fourlw_mntr(struct zbuf *b)
@@ -453,10 +457,11 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_packets_sent\t%llu\n", (unsigned long long)S.packets_out);
 	zbuf_printf(b, "zk_num_alive_connections\t%zu\n", live_clients());
 	zbuf_printf(b, "zk_outstanding_requests\t%zu\n", S.pq_count);
-	zbuf_printf(b, "zk_znode_count\t%llu\n", (unsigned long long)S.tree.node_count);
+	zbuf_printf(b, "zk_znode_count\t%llu\n", (unsigned long long)S.tree.node_count + 1);
 	zbuf_printf(b, "zk_watch_count\t%llu\n", (unsigned long long)watches_total(&S.tree.watches));
 	zbuf_printf(b, "zk_ephemerals_count\t%llu\n", (unsigned long long)S.tree.eph_count);
-	zbuf_printf(b, "zk_approximate_data_size\t%llu\n", (unsigned long long)S.tree.data_bytes);
+	zbuf_printf(b, "zk_approximate_data_size\t%llu\n", (unsigned long long)S.tree.data_bytes + 1 +
+		    (unsigned long long)(S.tree.root->data_len > 0 ? S.tree.root->data_len : 0));
 	zbuf_printf(b, "zk_open_file_descriptor_count\t%ld\n", count_fds());
 	zbuf_printf(b, "zk_max_file_descriptor_count\t%llu\n", (unsigned long long)rl.rlim_cur);
 	zbuf_printf(b, "zk_global_sessions\t%zu\n", S.sessions.by_id.count);
@@ -516,10 +521,24 @@ static void dump_sessions(struct zbuf *b)
 	}
 }
 
-static void walk_print(void *ctx, uint64_t watcher, const char *path, size_t len)
+static unsigned long long watcher_sid(uint64_t watcher)
 {
 	struct client *cl = u64map_get(&S.clients, watcher);
-	zbuf_printf(ctx, "0x%llx\t%.*s\n", (unsigned long long)(cl ? cl->session_id : 0), (int)len, path);
+	return (unsigned long long)(cl ? cl->session_id : 0);
+}
+
+static void wchc_line(void *ctx, uint64_t watcher, const char *path, size_t len, bool first)
+{
+	if (first)
+		zbuf_printf(ctx, "0x%llx\n", watcher_sid(watcher));
+	zbuf_printf(ctx, "\t%.*s\n", (int)len, path);
+}
+
+static void wchp_line(void *ctx, uint64_t watcher, const char *path, size_t len, bool first)
+{
+	if (first)
+		zbuf_printf(ctx, "%.*s\n", (int)len, path);
+	zbuf_printf(ctx, "\t0x%llx\n", watcher_sid(watcher));
 }
 
 static void fourlw_answer(struct client *cl, int w)
@@ -534,14 +553,21 @@ static void fourlw_answer(struct client *cl, int w)
 	case FLW_ENVI: fourlw_envi(b); break;
 	case FLW_CONS: each_client(cons_line, b); zbuf_printf(b, "\n"); break;
 	case FLW_DUMP: dump_sessions(b); break;
+	/* As in ZooKeeper, the watch reports cover data and exist watches only. */
 	case FLW_WCHS:
 		zbuf_printf(b, "%zu connections watching %zu paths\nTotal watches:%llu\n",
-			    watches_nwatchers(&S.tree.watches),
-			    watches_npaths(&S.tree.watches, WATCH_DATA) + watches_npaths(&S.tree.watches, WATCH_CHILD),
-			    (unsigned long long)watches_total(&S.tree.watches));
+			    watches_nwatchers(&S.tree.watches, WATCH_DATA),
+			    watches_npaths(&S.tree.watches, WATCH_DATA),
+			    (unsigned long long)S.tree.watches.count[WATCH_DATA]);
 		break;
-	case FLW_WCHC: watches_walk_by_watcher(&S.tree.watches, walk_print, b); break;
-	case FLW_WCHP: watches_walk_by_path(&S.tree.watches, walk_print, b); break;
+	case FLW_WCHC:
+		watches_walk_by_watcher(&S.tree.watches, WATCH_DATA, wchc_line, b);
+		zbuf_printf(b, "\n");
+		break;
+	case FLW_WCHP:
+		watches_walk_by_path(&S.tree.watches, WATCH_DATA, wchp_line, b);
+		zbuf_printf(b, "\n");
+		break;
 	case FLW_DIRS: zbuf_printf(b, "datadir_size: 0\nlogdir_size: 0\n"); break;
 	case FLW_ISRO: zbuf_printf(b, "rw"); break;
 	case FLW_SRST:
@@ -642,6 +668,15 @@ static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Opcodes Apache ZooKeeper 3.8 knows. An opcode outside this set is answered with
+ * Unimplemented (zxid -1) and the connection closed, as ZooKeeper does; one inside it that
+ * zkd does not serve yet gets Unimplemented and the connection stays open. */
+static bool zk_knows_op(int32_t t)
+{
+	return (t >= ZOP_CREATE && t <= ZOP_MULTIREAD && t != 10) || (t >= ZOP_AUTH && t <= ZOP_WHOAMI) ||
+	       t == ZOP_CREATESESSION || t == ZOP_CLOSESESSION;
+}
+
 static void reply_simple(struct client *cl, int32_t xid, int32_t err)
 {
 	struct jute_out out;
@@ -683,6 +718,17 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 		}
 		return rc < 0 ? rc : 1;
 	}
+	if (!zk_knows_op(type)) {
+		struct jute_out out;
+		size_t mark;
+		if (reply_begin(cl, &out, &mark, xid, -1, ZUNIMPLEMENTED))
+			reply_end(cl, &out, mark);
+		cl->c.close_after_flush = true;
+		LOG_INFO("unknown opcode %d from %s", type, cl->c.peer_str);
+		return 1;
+	}
+	if (type == ZOP_PING)
+		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
 	struct jute_out out;
 	size_t mark = 0;
 	int64_t start = net_now_ms(&S.loop);
@@ -913,6 +959,41 @@ static void on_tick(struct net_loop *l, struct net_timer *t)
 	net_timer_arm(l, t, next);
 }
 
+/* Free the connections closed during this pass, after taking them off the work lists. */
+static void reap_dead(void)
+{
+	if (!S.dead)
+		return;
+	struct client *keep = NULL, *tail = NULL;
+	for (struct client *cl = S.ready, *next; cl; cl = next) {
+		next = cl->ready_next;
+		cl->ready_next = NULL;
+		if (cl->dead) {
+			cl->in_ready = false;
+			continue;
+		}
+		if (tail) tail->ready_next = cl; else keep = cl;
+		tail = cl;
+	}
+	S.ready = keep;
+	S.ready_tail = tail;
+	struct client **pp = &S.dirty;
+	while (*pp) {
+		if ((*pp)->dead) {
+			(*pp)->in_dirty = false;
+			*pp = (*pp)->dirty_next;
+		} else {
+			pp = &(*pp)->dirty_next;
+		}
+	}
+	while (S.dead) {
+		struct client *cl = S.dead;
+		S.dead = cl->dead_next;
+		ZK_ASSERT(!cl->in_ready && !cl->in_dirty);
+		client_reap(cl);
+	}
+}
+
 static bool before_sleep(struct net_loop *l, void *ctx)
 {
 	(void)l; (void)ctx;
@@ -948,11 +1029,7 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 		if (zbuf_len(&cl->c.out) > 0 && cl->c.writable)
 			mark_dirty(cl);
 	}
-	while (S.dead) {
-		struct client *cl = S.dead;
-		S.dead = cl->dead_next;
-		client_reap(cl);
-	}
+	reap_dead();
 	return S.ready != NULL || S.dirty != NULL;
 }
 
@@ -1142,11 +1219,7 @@ static void shutdown_server(void)
 	void *v;
 	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
 		client_close(v, "server shutting down");
-	while (S.dead) {
-		struct client *cl = S.dead;
-		S.dead = cl->dead_next;
-		client_reap(cl);
-	}
+	reap_dead();
 	net_loop_del(&S.loop, &S.listener);
 	net_loop_del(&S.loop, &S.sig);
 	u64map_free(&S.clients);

@@ -49,6 +49,8 @@ uint8_t *zbuf_reserve(struct zbuf *b, size_t n)
 
 int zbuf_append(struct zbuf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	uint8_t *dst = zbuf_reserve(b, n);
 	if (!dst)
 		return -ENOBUFS;

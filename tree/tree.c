@@ -176,6 +176,14 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out)
 	out->data_length = n->data_len > 0 ? n->data_len : 0;
 }
 
+size_t tree_node_path_len(const struct tree_node *n)
+{
+	size_t len = 0;
+	for (const struct tree_node *m = n; m->parent; m = m->parent)
+		len += 1 + m->ent.len;
+	return len ? len : 1;
+}
+
 long tree_node_path(const struct tree_node *n, char *buf, size_t cap)
 {
 	if (!n->parent) {
@@ -342,18 +350,15 @@ static int apply_close_session(struct tree *t, const struct txn *x)
 	while (txn_next_path(&it, &p, &len))
 		delete_path(t, p, (size_t)len, x->hdr.zxid);
 	/* Whatever the session still owns (a txn with no path list) goes too. */
-	char buf[4096];
 	const struct tree_eph_list *l;
 	while ((l = tree_ephemerals(t, x->hdr.client_id)) != NULL) {
-		long n = tree_node_path(l->head, buf, sizeof buf);
-		if (n < 0) {
-			/* Deeper than any buffer here: unlink without watch events. */
-			struct tree_node *node = l->head;
-			strmap_del(&node->parent->kids, node->name, node->ent.len);
-			unlink_subtree(t, node, 0);
-			continue;
-		}
-		delete_path(t, buf, (size_t)n, x->hdr.zxid);
+		size_t plen = tree_node_path_len(l->head);
+		char *buf = malloc(plen + 1);
+		if (!buf)
+			return -ENOMEM;
+		tree_node_path(l->head, buf, plen + 1);
+		delete_path(t, buf, plen, x->hdr.zxid);
+		free(buf);
 	}
 	return 0;
 }

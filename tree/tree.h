@@ -81,6 +81,7 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out);
 /* Apply one txn (decoded from its bytes). Returns 0, or -ENOMEM/-EINVAL when the txn
  * could not be applied at all; `res->err` is the per-request result a client sees. */
 int tree_apply(struct tree *t, const struct txn *txn, struct tree_result *res);
+size_t tree_node_path_len(const struct tree_node *n);
 /* Write the node's full path into buf (NUL-terminated); returns its length or -ENAMETOOLONG. */
 long tree_node_path(const struct tree_node *n, char *buf, size_t cap);
 const struct tree_eph_list *tree_ephemerals(const struct tree *t, int64_t owner);

@@ -20,6 +20,7 @@ struct watch_path {
 struct watch_owner {
 	uint64_t id;
 	uint64_t fired_gen;
+	uint32_t n[2]; /* registrations per kind */
 	struct watch_reg *head;
 };
 
@@ -49,6 +50,7 @@ static void unlink_reg(struct watches *w, struct watch_reg *r)
 	struct watch_path *wp = r->wp;
 	struct watch_owner *o = r->owner;
 	w->count[wp->kind]--;
+	o->n[wp->kind]--;
 	free(r);
 	if (!wp->head) {
 		strmap_del(&w->paths[wp->kind], wp->ent.key, wp->ent.len);
@@ -125,6 +127,7 @@ int watches_add(struct watches *w, int kind, const char *path, size_t len, uint6
 	if (o->head) o->head->oprev = r;
 	o->head = r;
 	w->count[kind]++;
+	o->n[kind]++;
 	return 0;
 }
 
@@ -161,27 +164,38 @@ uint64_t watches_trigger(struct watches *w, int kind, const char *path, size_t l
 
 uint64_t watches_total(const struct watches *w) { return w->count[0] + w->count[1]; }
 size_t watches_npaths(const struct watches *w, int kind) { return w->paths[kind].count; }
-size_t watches_nwatchers(const struct watches *w) { return w->owners.count; }
-
-void watches_walk_by_path(const struct watches *w, watch_walk_fn fn, void *ctx)
+size_t watches_nwatchers(const struct watches *w, int kind)
 {
-	for (int k = 0; k < 2; k++) {
-		struct strmap_ent *e;
-		for (size_t i = 0; strmap_next(&w->paths[k], &i, &e);) {
-			struct watch_path *wp = (struct watch_path *)e;
-			for (struct watch_reg *r = wp->head; r; r = r->pnext)
-				fn(ctx, r->owner->id, wp->path, wp->ent.len);
-		}
+	size_t n = 0;
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&w->owners, &i, &id, &v);)
+		n += ((struct watch_owner *)v)->n[kind] > 0;
+	return n;
+}
+
+void watches_walk_by_path(const struct watches *w, int kind, watch_walk_fn fn, void *ctx)
+{
+	struct strmap_ent *e;
+	for (size_t i = 0; strmap_next(&w->paths[kind], &i, &e);) {
+		struct watch_path *wp = (struct watch_path *)e;
+		for (struct watch_reg *r = wp->head; r; r = r->pnext)
+			fn(ctx, r->owner->id, wp->path, wp->ent.len, r == wp->head);
 	}
 }
 
-void watches_walk_by_watcher(const struct watches *w, watch_walk_fn fn, void *ctx)
+void watches_walk_by_watcher(const struct watches *w, int kind, watch_walk_fn fn, void *ctx)
 {
 	uint64_t id;
 	void *v;
 	for (size_t i = 0; u64map_next(&w->owners, &i, &id, &v);) {
 		struct watch_owner *o = v;
-		for (struct watch_reg *r = o->head; r; r = r->onext)
-			fn(ctx, id, r->wp->path, r->wp->ent.len);
+		bool first = true;
+		for (struct watch_reg *r = o->head; r; r = r->onext) {
+			if (r->wp->kind != kind)
+				continue;
+			fn(ctx, id, r->wp->path, r->wp->ent.len, first);
+			first = false;
+		}
 	}
 }

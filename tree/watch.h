@@ -6,6 +6,7 @@
 #ifndef ZK_TREE_WATCH_H
 #define ZK_TREE_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,11 +36,13 @@ uint64_t watches_trigger(struct watches *w, int kind, const char *path, size_t l
 			 uint64_t suppress_gen);
 uint64_t watches_total(const struct watches *w);
 size_t watches_npaths(const struct watches *w, int kind);
-size_t watches_nwatchers(const struct watches *w);
+/* Watchers holding at least one watch of `kind`. */
+size_t watches_nwatchers(const struct watches *w, int kind);
 
-/* Walks for the 4lw reports (wchc, wchp): callbacks get each (watcher, path) pair. */
-typedef void (*watch_walk_fn)(void *ctx, uint64_t watcher, const char *path, size_t len);
-void watches_walk_by_path(const struct watches *w, watch_walk_fn fn, void *ctx);
-void watches_walk_by_watcher(const struct watches *w, watch_walk_fn fn, void *ctx);
+/* Walks for the 4lw reports (wchc, wchp): each (watcher, path) pair of `kind`, grouped by
+ * path or by watcher; `first` is true for the first pair of each group. */
+typedef void (*watch_walk_fn)(void *ctx, uint64_t watcher, const char *path, size_t len, bool first);
+void watches_walk_by_path(const struct watches *w, int kind, watch_walk_fn fn, void *ctx);
+void watches_walk_by_watcher(const struct watches *w, int kind, watch_walk_fn fn, void *ctx);
 
 #endif

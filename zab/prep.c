@@ -232,6 +232,10 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	jout_raw(out, c.acl, c.acl_len);
 	jout_bool(out, eph);
 	jout_i32(out, new_cversion);
+	if (out->err) {
+		free(full);
+		return 0; /* nothing fit: nothing is prepped */
+	}
 	parent.stat.cversion = new_cversion;
 	parent.stat.pzxid = r->zxid;
 	parent.num_children++;
@@ -274,6 +278,8 @@ static int prep_delete(struct prep *p, const struct prep_req *r, struct jute_in 
 		return ZNOTEMPTY;
 	hdr_out(out, r, ZOP_DELETE);
 	jout_buf(out, path, len);
+	if (out->err)
+		return 0;
 	parent.num_children--;
 	parent.stat.pzxid = r->zxid;
 	if (add_change(p, path, plen, r->zxid, 1, &parent) < 0 ||
@@ -303,6 +309,8 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	jout_buf(out, path, len);
 	jout_buf(out, data, dlen);
 	jout_i32(out, new_version);
+	if (out->err)
+		return 0;
 	node.stat.version = new_version;
 	node.stat.mzxid = r->zxid;
 	node.stat.mtime = r->time_ms;
@@ -311,39 +319,47 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	return 0;
 }
 
-/* Paths of the session's ephemerals in the newest view: the tree's, minus those with a
- * pending delete, plus pending creates owned by the session. */
+/* Paths of the session's ephemerals in the newest view: the tree's whose newest record
+ * (if any) still shows them owned by the session, plus every newest record of a path the
+ * session owns that the tree does not hold as its ephemeral yet. */
+static bool owned_in_tree(const struct prep *p, const char *path, size_t len, int64_t session)
+{
+	struct tree_node *n = tree_lookup(p->tree, path, len);
+	return n && n->stat.ephemeral_owner == session;
+}
+
 static int prep_close_session(struct prep *p, const struct prep_req *r, struct jute_out *out)
 {
 	hdr_out(out, r, ZOP_CLOSESESSION);
 	size_t count_at = zbuf_len(out->b);
 	jout_i32(out, 0);
 	int32_t n = 0;
-	char *buf = malloc(65536);
-	if (!buf) {
-		p->fail = -ENOMEM;
-		return 0;
-	}
 	const struct tree_eph_list *l = tree_ephemerals(p->tree, r->session);
 	for (struct tree_node *e = l ? l->head : NULL; e; e = e->eph_next) {
-		long len = tree_node_path(e, buf, 65536);
-		struct change *c = len < 0 ? NULL : (struct change *)strmap_get(&p->latest, buf, (size_t)len);
-		if (len < 0 || (c && !c->exists))
-			continue;
-		jout_buf(out, buf, (int32_t)len);
-		n++;
+		size_t len = tree_node_path_len(e);
+		char *buf = malloc(len + 1);
+		if (!buf) {
+			p->fail = -ENOMEM;
+			return 0;
+		}
+		tree_node_path(e, buf, len + 1);
+		struct change *c = (struct change *)strmap_get(&p->latest, buf, len);
+		if (!c || (c->exists && c->stat.ephemeral_owner == r->session)) {
+			jout_buf(out, buf, (int32_t)len);
+			n++;
+		}
+		free(buf);
 	}
 	for (struct change *c = p->head; c; c = c->next) {
-		if (!c->exists || c->stat.ephemeral_owner != r->session || c->stat.czxid != c->zxid)
+		if (!c->exists || c->stat.ephemeral_owner != r->session)
 			continue;
-		if ((struct change *)strmap_get(&p->latest, c->path, c->ent.len) != c)
+		if ((struct change *)strmap_get_h(&p->latest, c->path, c->ent.len, c->ent.hash) != c)
 			continue; /* changed again since: the newest record decides */
-		if (tree_lookup(p->tree, c->path, c->ent.len))
-			continue; /* already listed from the tree */
+		if (owned_in_tree(p, c->path, c->ent.len, r->session))
+			continue; /* listed from the tree */
 		jout_buf(out, c->path, (int32_t)c->ent.len);
 		n++;
 	}
-	free(buf);
 	if (out->err)
 		return 0;
 	be32_put(zbuf_head(out->b) + count_at, (uint32_t)n);

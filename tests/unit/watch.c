@@ -1,0 +1,312 @@
+/* Proves the watch tables keep one registration per (kind, path, watcher), fire each
+ * watcher once and forget it, drop a watcher's watches in one call, and count and walk
+ * exactly what is registered. */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/proto.h"
+#include "tree/watch.h"
+
+struct fired {
+	uint64_t watcher;
+	int event;
+	char path[32];
+};
+static struct fired fired[4096];
+static int nfired;
+
+static void on_fire(void *ctx, uint64_t watcher, int event, const char *path, size_t len)
+{
+	cr_assert_eq(ctx, (void *)fired, "the context is passed through");
+	cr_assert_lt(nfired, 4096);
+	cr_assert_lt(len, sizeof fired[0].path);
+	fired[nfired].watcher = watcher;
+	fired[nfired].event = event;
+	memcpy(fired[nfired].path, path, len);
+	fired[nfired].path[len] = 0;
+	nfired++;
+}
+
+static int count(uint64_t watcher, const char *path)
+{
+	int n = 0;
+	for (int i = 0; i < nfired; i++)
+		if (fired[i].watcher == watcher && strcmp(fired[i].path, path) == 0)
+			n++;
+	return n;
+}
+
+static struct watches W;
+
+static void setup(void)
+{
+	nfired = 0;
+	watches_init(&W, on_fire, fired);
+}
+
+static void teardown(void) { watches_free(&W); }
+
+static int add(int kind, const char *path, uint64_t watcher)
+{
+	return watches_add(&W, kind, path, strlen(path), watcher);
+}
+
+static uint64_t trigger(int kind, const char *path, int event, uint64_t gen)
+{
+	return watches_trigger(&W, kind, path, strlen(path), event, gen);
+}
+
+Test(watch, add_dedups_same_kind_path_watcher, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(add(WATCH_DATA, "/a", 1), 0);
+	cr_assert_eq(add(WATCH_DATA, "/a", 1), 0);
+	cr_assert_eq(watches_total(&W), 1);
+	cr_assert_eq(add(WATCH_CHILD, "/a", 1), 0, "another kind is another watch");
+	cr_assert_eq(add(WATCH_DATA, "/a", 2), 0);
+	cr_assert_eq(add(WATCH_DATA, "/b", 1), 0);
+	cr_assert_eq(add(WATCH_DATA, "/b", 1), 0);
+	cr_assert_eq(watches_total(&W), 4);
+	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 2);
+	cr_assert_eq(watches_npaths(&W, WATCH_CHILD), 1);
+	trigger(WATCH_DATA, "/a", ZEV_DATA_CHANGED, 0);
+	cr_assert_eq(count(1, "/a"), 1, "a deduplicated watch fires once");
+	cr_assert_eq(count(2, "/a"), 1);
+	cr_assert_eq(nfired, 2);
+}
+
+Test(watch, paths_are_length_delimited, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(watches_add(&W, WATCH_DATA, "/ab", 2, 1), 0); /* "/a" */
+	cr_assert_eq(add(WATCH_DATA, "/ab", 2), 0);
+	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 2);
+	trigger(WATCH_DATA, "/a", ZEV_DELETED, 0);
+	cr_assert_eq(nfired, 1);
+	cr_assert_eq(count(1, "/a"), 1);
+	cr_assert_eq(count(2, "/ab"), 0);
+}
+
+Test(watch, trigger_fires_each_once_and_removes, .init = setup, .fini = teardown, .timeout = 10)
+{
+	for (uint64_t w = 1; w <= 1000; w++)
+		cr_assert_eq(add(WATCH_CHILD, "/many", w), 0);
+	cr_assert_eq(add(WATCH_DATA, "/many", 5), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/other", 5), 0);
+	cr_assert_eq(watches_total(&W), 1002);
+	uint64_t g1 = trigger(WATCH_CHILD, "/many", ZEV_CHILDREN_CHANGED, 0);
+	cr_assert_neq(g1, 0);
+	cr_assert_eq(nfired, 1000);
+	static int seen[1001];
+	memset(seen, 0, sizeof seen);
+	for (int i = 0; i < nfired; i++) {
+		cr_assert_eq(fired[i].event, ZEV_CHILDREN_CHANGED);
+		cr_assert_str_eq(fired[i].path, "/many");
+		cr_assert(fired[i].watcher >= 1 && fired[i].watcher <= 1000);
+		cr_assert_eq(seen[fired[i].watcher]++, 0, "watcher %llu fired twice",
+			     (unsigned long long)fired[i].watcher);
+	}
+	cr_assert_eq(watches_total(&W), 2, "the other kind and path stay");
+	cr_assert_eq(watches_npaths(&W, WATCH_CHILD), 1);
+	/* Fired watches are gone: a second trigger finds nothing. */
+	uint64_t g2 = trigger(WATCH_CHILD, "/many", ZEV_CHILDREN_CHANGED, 0);
+	cr_assert_eq(nfired, 1000);
+	cr_assert_neq(g2, g1, "each trigger gets a new generation");
+	/* Unknown path: nothing. */
+	trigger(WATCH_DATA, "/nothing", ZEV_CREATED, 0);
+	cr_assert_eq(nfired, 1000);
+	/* The watchers that only had the fired watch are forgotten entirely. */
+	cr_assert_eq(watches_nwatchers(&W, WATCH_CHILD), 1);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 1);
+}
+
+Test(watch, suppress_gen_fires_one_event_per_watcher, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(add(WATCH_DATA, "/n", 1), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/n", 1), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/n", 2), 0);
+	cr_assert_eq(add(WATCH_DATA, "/n", 3), 0);
+	uint64_t gen = trigger(WATCH_DATA, "/n", ZEV_DELETED, 0);
+	cr_assert_eq(trigger(WATCH_CHILD, "/n", ZEV_DELETED, gen), gen);
+	cr_assert_eq(count(1, "/n"), 1);
+	cr_assert_eq(count(2, "/n"), 1);
+	cr_assert_eq(count(3, "/n"), 1);
+	cr_assert_eq(nfired, 3);
+	cr_assert_eq(watches_total(&W), 0, "the suppressed watch is removed too");
+
+	/* Without the generation, both kinds fire. */
+	cr_assert_eq(add(WATCH_DATA, "/m", 1), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/m", 1), 0);
+	trigger(WATCH_DATA, "/m", ZEV_DELETED, 0);
+	trigger(WATCH_CHILD, "/m", ZEV_DELETED, 0);
+	cr_assert_eq(count(1, "/m"), 2);
+}
+
+Test(watch, drop_watcher_removes_all_of_its_watches, .init = setup, .fini = teardown, .timeout = 10)
+{
+	char path[32];
+	for (int i = 0; i < 50; i++) {
+		snprintf(path, sizeof path, "/p%d", i);
+		cr_assert_eq(add(WATCH_DATA, path, 1), 0);
+		cr_assert_eq(add(WATCH_CHILD, path, 1), 0);
+		if (i % 2)
+			cr_assert_eq(add(WATCH_DATA, path, 2), 0);
+	}
+	cr_assert_eq(watches_total(&W), 125);
+	watches_drop_watcher(&W, 1);
+	cr_assert_eq(watches_total(&W), 25);
+	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 25, "paths only watcher 1 had are gone");
+	cr_assert_eq(watches_npaths(&W, WATCH_CHILD), 0);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 1);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_CHILD), 0);
+	for (int i = 0; i < 50; i++) {
+		snprintf(path, sizeof path, "/p%d", i);
+		trigger(WATCH_DATA, path, ZEV_DATA_CHANGED, 0);
+		trigger(WATCH_CHILD, path, ZEV_CHILDREN_CHANGED, 0);
+	}
+	cr_assert_eq(nfired, 25);
+	for (int i = 0; i < nfired; i++)
+		cr_assert_eq(fired[i].watcher, 2);
+	watches_drop_watcher(&W, 1); /* unknown now: no-op */
+	watches_drop_watcher(&W, 99);
+	cr_assert_eq(watches_total(&W), 0);
+	/* A dropped watcher can register again. */
+	cr_assert_eq(add(WATCH_DATA, "/p0", 1), 0);
+	cr_assert_eq(watches_total(&W), 1);
+}
+
+Test(watch, counts_per_kind, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(watches_total(&W), 0);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 0);
+	cr_assert_eq(add(WATCH_DATA, "/a", 1), 0);
+	cr_assert_eq(add(WATCH_DATA, "/b", 1), 0);
+	cr_assert_eq(add(WATCH_DATA, "/a", 2), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/a", 3), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/c", 3), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/d", 1), 0);
+	cr_assert_eq(watches_total(&W), 6);
+	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 2);
+	cr_assert_eq(watches_npaths(&W, WATCH_CHILD), 3);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 2);  /* 1, 2 */
+	cr_assert_eq(watches_nwatchers(&W, WATCH_CHILD), 2); /* 3, 1 */
+	trigger(WATCH_CHILD, "/d", ZEV_DELETED, 0);
+	cr_assert_eq(watches_nwatchers(&W, WATCH_CHILD), 1, "watcher 1 has no child watch left");
+	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 2);
+	cr_assert_eq(watches_total(&W), 5);
+}
+
+struct walk_rec {
+	uint64_t watcher;
+	char path[16];
+	bool first;
+};
+struct walk {
+	struct walk_rec r[64];
+	int n;
+};
+
+static void on_walk(void *ctx, uint64_t watcher, const char *path, size_t len, bool first)
+{
+	struct walk *w = ctx;
+	cr_assert_lt(w->n, 64);
+	cr_assert_lt(len, sizeof w->r[0].path);
+	w->r[w->n].watcher = watcher;
+	memcpy(w->r[w->n].path, path, len);
+	w->r[w->n].path[len] = 0;
+	w->r[w->n].first = first;
+	w->n++;
+}
+
+static bool walk_has(const struct walk *w, uint64_t watcher, const char *path)
+{
+	for (int i = 0; i < w->n; i++)
+		if (w->r[i].watcher == watcher && strcmp(w->r[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+static void add_walk_fixture(void)
+{
+	cr_assert_eq(add(WATCH_DATA, "/a", 1), 0);
+	cr_assert_eq(add(WATCH_DATA, "/a", 2), 0);
+	cr_assert_eq(add(WATCH_DATA, "/a", 3), 0);
+	cr_assert_eq(add(WATCH_DATA, "/b", 2), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/c", 1), 0);
+	cr_assert_eq(add(WATCH_CHILD, "/a", 4), 0); /* watcher 4: child watches only */
+}
+
+Test(watch, walk_by_path_groups_each_path, .init = setup, .fini = teardown, .timeout = 10)
+{
+	add_walk_fixture();
+	struct walk w = { .n = 0 };
+	watches_walk_by_path(&W, WATCH_DATA, on_walk, &w);
+	cr_assert_eq(w.n, 4);
+	cr_assert(walk_has(&w, 1, "/a") && walk_has(&w, 2, "/a") && walk_has(&w, 3, "/a"));
+	cr_assert(walk_has(&w, 2, "/b"));
+	cr_assert(!walk_has(&w, 4, "/a"), "a child watch is not in the data walk");
+	/* Grouped: each path's pairs are contiguous and the group starts with first=true. */
+	int groups = 0;
+	for (int i = 0; i < w.n; i++) {
+		bool starts = i == 0 || strcmp(w.r[i].path, w.r[i - 1].path) != 0;
+		cr_assert_eq(w.r[i].first, starts, "pair %d (%s)", i, w.r[i].path);
+		groups += starts;
+	}
+	cr_assert_eq(groups, 2);
+
+	struct walk c = { .n = 0 };
+	watches_walk_by_path(&W, WATCH_CHILD, on_walk, &c);
+	cr_assert_eq(c.n, 2);
+	cr_assert(walk_has(&c, 1, "/c") && walk_has(&c, 4, "/a"));
+	cr_assert(c.r[0].first && c.r[1].first);
+}
+
+Test(watch, walk_by_watcher_groups_each_watcher, .init = setup, .fini = teardown, .timeout = 10)
+{
+	add_walk_fixture();
+	struct walk w = { .n = 0 };
+	watches_walk_by_watcher(&W, WATCH_DATA, on_walk, &w);
+	cr_assert_eq(w.n, 4);
+	cr_assert(walk_has(&w, 2, "/a") && walk_has(&w, 2, "/b"));
+	for (int i = 0; i < w.n; i++)
+		cr_assert_neq(w.r[i].watcher, 4, "watcher 4 has no data watch");
+	int groups = 0;
+	for (int i = 0; i < w.n; i++) {
+		bool starts = i == 0 || w.r[i].watcher != w.r[i - 1].watcher;
+		cr_assert_eq(w.r[i].first, starts, "pair %d (watcher %llu)", i,
+			     (unsigned long long)w.r[i].watcher);
+		groups += starts;
+	}
+	cr_assert_eq(groups, 3);
+
+	/* Watcher 1 has a data watch then a child watch: the child walk's first flag is set on
+	 * its first child pair even though its list starts with a data one. */
+	struct walk c = { .n = 0 };
+	watches_walk_by_watcher(&W, WATCH_CHILD, on_walk, &c);
+	cr_assert_eq(c.n, 2);
+	cr_assert(c.r[0].first && c.r[1].first);
+	cr_assert(walk_has(&c, 1, "/c") && walk_has(&c, 4, "/a"));
+}
+
+Test(watch, free_releases_everything, .timeout = 10)
+{
+	/* Under ASan (leak checking) this proves watches_free drops every registration. */
+	struct watches w;
+	nfired = 0;
+	watches_init(&w, on_fire, fired);
+	char path[32];
+	for (int i = 0; i < 200; i++) {
+		snprintf(path, sizeof path, "/x%d", i % 17);
+		cr_assert_eq(watches_add(&w, i % 2, path, strlen(path), (uint64_t)(i % 13)), 0);
+	}
+	cr_assert_gt(watches_total(&w), 0);
+	watches_free(&w);
+	cr_assert_eq(nfired, 0, "freeing does not fire");
+}
+
+Test(watch, bad_kind_asserts, .init = setup, .timeout = 10, .signal = SIGABRT)
+{
+	watches_add(&W, 2, "/a", 2, 1);
+}
