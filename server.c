@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ZKD_VERSION "3.8.0-zkd-0.1"
@@ -351,7 +352,6 @@ static void sync_and_commit(void)
 		}
 	}
 	int64_t committed = zab_log_durable(&S.zab, S.wal.durable_zxid);
-	bool was_full = !pipeline_has_room(false);
 	while (S.pq_count > 0 && S.pq[S.pq_head].zxid <= committed) {
 		struct pending p = S.pq[S.pq_head];
 		commit_one(&p);
@@ -362,7 +362,7 @@ static void sync_and_commit(void)
 	}
 	if (S.pq_count == 0)
 		zbuf_shrink(&S.arena, 1 << 20);
-	if (was_full && S.pipeline_blocked && pipeline_has_room(false)) {
+	if (S.pipeline_blocked && pipeline_has_room(false)) {
 		S.pipeline_blocked = false;
 		uint64_t id;
 		void *v;
@@ -375,6 +375,24 @@ static void sync_and_commit(void)
 
 static void fourlw_stat_common(struct zbuf *b, bool with_clients);
 
+static const char *op_abbrev(int32_t op)
+{
+	switch (op) {
+	case ZOP_CREATE: case ZOP_CREATE2: return "CREA";
+	case ZOP_DELETE: return "DELE";
+	case ZOP_EXISTS: return "EXIS";
+	case ZOP_GETDATA: return "GETD";
+	case ZOP_SETDATA: return "SETD";
+	case ZOP_GETCHILDREN: case ZOP_GETCHILDREN2: return "GETC";
+	case ZOP_SYNC: return "SYNC";
+	case ZOP_PING: return "PING";
+	case ZOP_SETWATCHES: return "SETW";
+	case ZOP_CREATESESSION: return "SESS";
+	case ZOP_CLOSESESSION: return "CLOS";
+	default: return "NA";
+	}
+}
+
 static void cons_line(struct zbuf *b, struct client *cl)
 {
 	zbuf_printf(b, " /%s[%d](queued=%u,recved=%llu,sent=%llu", cl->c.peer_str,
@@ -382,7 +400,7 @@ static void cons_line(struct zbuf *b, struct client *cl)
 		    (unsigned long long)cl->packets_in, (unsigned long long)cl->packets_out);
 	if (cl->session_id) {
 		zbuf_printf(b, ",sid=0x%llx,lop=%s,est=%lld,to=%d", (unsigned long long)cl->session_id,
-			    "NA", (long long)cl->established_ms, cl->timeout_ms);
+			    op_abbrev(cl->last_op), (long long)cl->established_ms, cl->timeout_ms);
 		if (cl->lat_cnt)
 			zbuf_printf(b, ",lcxid=0x%x,lzxid=0x%llx,lresp=%lld,llat=%lld,minlat=%lld,avglat=%lld,maxlat=%lld",
 				    cl->last_cxid, (unsigned long long)cl->last_zxid,
@@ -477,6 +495,7 @@ static void fourlw_conf(struct zbuf *b)
 	zbuf_printf(b, "clientPort=%d\n", S.cfg.client_port);
 	if (S.cfg.client_addr[0])
 		zbuf_printf(b, "clientPortAddress=%s\n", S.cfg.client_addr);
+	zbuf_printf(b, "secureClientPort=-1\n");
 	zbuf_printf(b, "dataDir=%s/version-2\n", S.cfg.data_dir);
 	zbuf_printf(b, "dataDirSize=0\n");
 	zbuf_printf(b, "dataLogDir=%s/version-2\n", S.cfg.data_log_dir);
@@ -503,13 +522,28 @@ static void fourlw_envi(struct zbuf *b)
 	zbuf_printf(b, "process.id=%d\n", (int)getpid());
 }
 
+static void dump_bucket(void *ctx, int64_t expire_ms, size_t count, const struct session *se)
+{
+	struct zbuf *b = ctx;
+	if (count) {
+		time_t t = (time_t)((net_wall_ms() + expire_ms - net_now_ms(&S.loop)) / 1000);
+		struct tm tm;
+		char when[64];
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%a %b %d %H:%M:%S UTC %Y", &tm);
+		zbuf_printf(b, "%zu expire at %s:\n", count, when);
+	}
+	if (se)
+		zbuf_printf(b, "\t0x%llx\n", (unsigned long long)se->id);
+}
+
 static void dump_sessions(struct zbuf *b)
 {
-	zbuf_printf(b, "Session Sets (%zu)/(%zu):\n", S.sessions.by_id.count, S.sessions.by_id.count);
+	zbuf_printf(b, "SessionTracker dump:\n");
+	zbuf_printf(b, "Session Sets (%zu)/(%zu):\n", sessions_nbuckets(&S.sessions), S.sessions.by_id.count);
+	sessions_walk(&S.sessions, dump_bucket, b);
 	uint64_t id;
 	void *v;
-	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &v);)
-		zbuf_printf(b, "\t0x%llx\n", (unsigned long long)id);
 	zbuf_printf(b, "ephemeral nodes dump:\n");
 	zbuf_printf(b, "Sessions with Ephemerals (%zu):\n", S.tree.ephemerals.count);
 	char path[4096];
@@ -633,7 +667,7 @@ static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
 	cl->timeout_ms = negotiate_timeout(timeout);
 	cl->established_ms = net_wall_ms();
 	if (sid == 0) {
-		if (!pipeline_has_room(true))
+		if (!pipeline_has_room(false))
 			return -EAGAIN;
 		sid = sessions_new_id(&S.sessions);
 		struct session *se = sessions_add(&S.sessions, sid, cl->timeout_ms, net_now_ms(&S.loop));
@@ -755,8 +789,7 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 		cl->c.out.tail += 4;
 	}
 	reply_end(cl, &out, mark);
-	if (type != ZOP_PING)
-		note_latency(cl, start, type, xid, S.tree.last_zxid);
+	note_latency(cl, start, type, xid, S.tree.last_zxid);
 	return 1;
 }
 

@@ -137,6 +137,39 @@ struct session *sessions_next_expired(struct sessions *s, int64_t now_ms)
 
 int64_t sessions_next_deadline(const struct sessions *s) { return s->next_expire_ms; }
 
+static size_t bucket_size(const struct sessions *s, uint32_t slot, int64_t t)
+{
+	size_t n = 0;
+	for (const struct session *se = s->ring[slot]; se; se = se->bnext)
+		n += se->expire_ms == t;
+	return n;
+}
+
+size_t sessions_nbuckets(const struct sessions *s)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		int64_t t = s->next_expire_ms + (int64_t)i * s->tick_ms;
+		n += bucket_size(s, slot_of(s, t), t) > 0;
+	}
+	return n;
+}
+
+void sessions_walk(const struct sessions *s, session_walk_fn fn, void *ctx)
+{
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		int64_t t = s->next_expire_ms + (int64_t)i * s->tick_ms;
+		uint32_t slot = slot_of(s, t);
+		size_t n = bucket_size(s, slot, t);
+		if (!n)
+			continue;
+		fn(ctx, t, n, NULL);
+		for (const struct session *se = s->ring[slot]; se; se = se->bnext)
+			if (se->expire_ms == t)
+				fn(ctx, t, 0, se);
+	}
+}
+
 void session_passwd(int64_t id, uint8_t out[ZK_PASSWD_LEN])
 {
 	const uint64_t mult = 0x5DEECE66Dull, mask = (1ull << 48) - 1;

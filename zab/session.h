@@ -45,6 +45,11 @@ void sessions_remove(struct sessions *s, int64_t id);
 /* The next session whose bucket time has passed (set closing), or NULL. */
 struct session *sessions_next_expired(struct sessions *s, int64_t now_ms);
 int64_t sessions_next_deadline(const struct sessions *s);
+/* For the dump report: each non-empty bucket in expiry order, announced by a call with its
+ * size and no session, then one call per session in it. */
+typedef void (*session_walk_fn)(void *ctx, int64_t expire_ms, size_t count, const struct session *se);
+void sessions_walk(const struct sessions *s, session_walk_fn fn, void *ctx);
+size_t sessions_nbuckets(const struct sessions *s);
 /* The 16-byte password of a session id: java.util.Random(id ^ 0xB3415C00).nextBytes(16),
  * as ZooKeeper makes it, so a session can move between zkd and Apache ZooKeeper. */
 void session_passwd(int64_t id, uint8_t out[ZK_PASSWD_LEN]);
