@@ -63,6 +63,15 @@ def closed_soon(sock):
     return zkwire.wait_closed(sock, CLOSE_WAIT_S)
 
 
+def send_until_closed(sock, data):
+    """Send data; True if the server closes the connection (mid-send counts)."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+    return closed_soon(sock)
+
+
 def hdr(xid, op):
     return zkwire.p_int(xid) + zkwire.p_int(op)
 
@@ -107,8 +116,8 @@ def test_random_garbage_after_connect(healthy, server):
 def test_bad_length_before_connect_is_dropped(healthy, server, length):
     s = connect_raw(server)
     try:
-        s.sendall(struct.pack(">i", length))
-        assert closed_soon(s), "server kept a connection announcing a %d-byte frame" % length
+        assert send_until_closed(s, struct.pack(">i", length)), \
+            "server kept a connection announcing a %d-byte frame" % length
     finally:
         s.close()
     healthy.check()
@@ -118,8 +127,7 @@ def test_bad_length_before_connect_is_dropped(healthy, server, length):
 def test_bad_length_after_connect_is_dropped(healthy, server, length):
     raw = zkwire.RawClient(server.port)
     try:
-        raw.sock.sendall(struct.pack(">i", length) + b"\x00" * 16)
-        assert closed_soon(raw.sock)
+        assert send_until_closed(raw.sock, struct.pack(">i", length) + b"\x00" * 16)
     finally:
         raw.close()
     healthy.check()
@@ -139,8 +147,7 @@ def test_frame_size_limit_is_exact(healthy, server, base):
         msg = raw.read_one()
         assert msg[0] == "reply" and msg[1] == 1 and msg[3] == 0
         assert msg[4].stat()["dataLength"] == MAX_FRAME - overhead
-        raw.sock.sendall(frame_of(MAX_FRAME + 1))
-        assert closed_soon(raw.sock)
+        assert send_until_closed(raw.sock, frame_of(MAX_FRAME + 1))
     finally:
         raw.close()
     healthy.writer.delete(base + "-big")
@@ -151,8 +158,8 @@ def test_empty_or_short_connect_request_is_dropped(healthy, server):
     for payload in (b"", b"abc", b"\x00" * 20):
         s = connect_raw(server)
         try:
-            s.sendall(zkwire.frame(payload))
-            assert closed_soon(s), "kept connection after %d-byte ConnectRequest" % len(payload)
+            assert send_until_closed(s, zkwire.frame(payload)), \
+                "kept connection after %d-byte ConnectRequest" % len(payload)
         finally:
             s.close()
     healthy.check()

@@ -2,11 +2,12 @@
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from harness import wait_for
 
 WORKER = str(Path(__file__).resolve().parent / "recipe_worker.py")
 PYTHON = "/usr/bin/python3"
@@ -116,9 +117,9 @@ def test_election_one_leader_and_clean_handover(server, zk, base, workers):
     w1.wait("LEADER")
     w2 = workers(["election", server.hosts, path, "p2", "10"], "p2")
     w2.wait("READY")
-    contenders = zk.Election(path).contenders()
-    assert contenders[0] == "p1"
-    assert set(contenders) == {"p1", "p2"}
+    contenders = wait_for(lambda: (lambda c: c if len(c) == 2 else None)(
+        zk.Election(path).contenders()), 10, what="p2 to join the election")
+    assert contenders == ["p1", "p2"]
     # p2 must stay a follower while p1 leads; give it time to get it wrong
     threading.Event().wait(1.0)
     assert not w2.has("LEADER"), "two leaders at once"
@@ -141,6 +142,7 @@ def test_election_successor_when_leader_dies(server, zk, base, workers):
     w1.wait("LEADER")
     w2 = workers(["election", server.hosts, path, "k2", "4"], "k2")
     w2.wait("READY")
+    wait_for(lambda: len(zk.Election(path).contenders()) == 2, 10, what="k2 to join")
     threading.Event().wait(0.5)
     assert not w2.has("LEADER")
     w1.kill()
