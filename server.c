@@ -14,6 +14,8 @@
 #include "tree/ops.h"
 #include "tree/path.h"
 #include "tree/tree.h"
+#include "snap/recover.h"
+#include "snap/snap.h"
 #include "wal/wal.h"
 #include "zab/config.h"
 #include "zab/prep.h"
@@ -33,12 +35,12 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define ZKD_VERSION "3.8.0-zkd-0.1"
 #define OUT_HIGH (256u << 10)   /* stop taking requests from a client past this much output */
-#define WAL_MEM_MAX (16u << 20) /* in-memory log stage keeps at most this much */
 #define INNER_ROUNDS 8          /* read/commit rounds per pass before polling again */
 
 enum client_state { CL_NEW, CL_CONNECTING, CL_READY };
@@ -93,6 +95,15 @@ struct server {
 	uint64_t arena_pos;     /* absolute position of the arena's head */
 	struct zbuf scratch;
 	bool write_failed;      /* the log stage failed: no more writes are acknowledged */
+	const struct zk_fileops *ops;
+	char snap_dir[ZK_CFG_PATH_MAX + 16], log_dir[ZK_CFG_PATH_MAX + 16];
+	pid_t snap_pid;         /* the child writing a snapshot, 0 if none */
+	int64_t snap_zxid;      /* what it writes */
+	uint64_t snap_threshold; /* txns in a log before it rolls and a snapshot is taken */
+	uint64_t rng;           /* xorshift state; its seed is logged */
+	uint64_t snapshots_taken;
+	int64_t last_snap_ms, max_snap_fork_us;
+	struct net_timer purge_timer;
 	/* stats */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
@@ -339,15 +350,35 @@ static void commit_one(const struct pending *p)
 		mark_ready(cl);
 }
 
+/* The log could not make a batch durable. Its txns are neither applied nor answered: the
+ * clients waiting on them lose their connection (the outcome is unknown to them, which is
+ * what ConnectionLoss means), and every later write is refused until a restart. */
+static void log_failed(int rc)
+{
+	LOG_ERROR("txn log write/sync failed in %s: %s; the %zu txns of this batch are NOT durable "
+		  "and were not acknowledged; refusing all writes until restart", S.log_dir,
+		  strerror(-rc), S.pq_count);
+	S.write_failed = true;
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+		struct client *cl = v;
+		if (cl->inflight > 0 || cl->state == CL_CONNECTING)
+			client_close(cl, "its write could not be made durable");
+	}
+}
+
+static void maybe_snapshot(void);
+
 /* The log stage: sync the batch once, then commit and apply everything it made durable. */
 static void sync_and_commit(void)
 {
+	if (S.write_failed)
+		return;
 	if (wal_has_batch(&S.wal)) {
 		int rc = wal_sync(&S.wal);
 		if (rc < 0) {
-			/* Never retry a failed sync and pretend: stop acknowledging writes. */
-			LOG_ERROR("log sync failed: %s; no further writes will be acknowledged", strerror(-rc));
-			S.write_failed = true;
+			log_failed(rc);
 			return;
 		}
 	}
@@ -362,12 +393,159 @@ static void sync_and_commit(void)
 	}
 	if (S.pq_count == 0)
 		zbuf_shrink(&S.arena, 1 << 20);
+	maybe_snapshot();
 	if (S.pipeline_blocked && pipeline_has_room(false)) {
 		S.pipeline_blocked = false;
 		uint64_t id;
 		void *v;
 		for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
 			mark_ready(v);
+	}
+}
+
+/* ------------------------------------------------------------------ snapshots */
+
+static uint64_t rng_next(void)
+{
+	uint64_t x = S.rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return S.rng = x;
+}
+
+/* ZooKeeper rolls the log after a random count in [snapCount/2 + 1, snapCount], so that
+ * servers of an ensemble do not all snapshot at once. */
+static void pick_snap_threshold(void)
+{
+	uint64_t half = (uint64_t)S.cfg.snap_count / 2;
+	S.snap_threshold = half + 1 + (half ? rng_next() % half : 0);
+}
+
+static struct snap_session *session_list(size_t *n)
+{
+	*n = S.sessions.by_id.count;
+	struct snap_session *v = calloc(*n ? *n : 1, sizeof *v);
+	if (!v)
+		return NULL;
+	size_t k = 0;
+	uint64_t id;
+	void *p;
+	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &p);)
+		v[k++] = (struct snap_session){ (int64_t)id, ((struct session *)p)->timeout_ms };
+	return v;
+}
+
+/* Write a snapshot in this process (at startup, before serving). */
+static int snapshot_now(void)
+{
+	size_t n;
+	struct snap_session *v = session_list(&n);
+	if (!v)
+		return -ENOMEM;
+	char err[1400];
+	int rc = snap_write(S.ops, S.snap_dir, S.tree.last_zxid, &S.tree, v, n, err, sizeof err);
+	free(v);
+	if (rc < 0)
+		LOG_ERROR("%s", err);
+	return rc;
+}
+
+/* The child: a copy-on-write image of the tree at fork time, written while the parent serves.
+ * It closes every inherited socket first so a client the parent closes is really closed. */
+static _Noreturn void snapshot_child(int64_t zxid)
+{
+	if (close_range(3, ~0u, 0) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
+	size_t n;
+	struct snap_session *v = session_list(&n);
+	char err[1400];
+	int rc = v ? snap_write(S.ops, S.snap_dir, zxid, &S.tree, v, n, err, sizeof err) : -ENOMEM;
+	if (rc < 0)
+		LOG_ERROR("%s", v ? err : "snapshot: out of memory");
+	_exit(rc < 0 ? 1 : 0);
+}
+
+static void maybe_snapshot(void)
+{
+	if (S.snap_pid || S.wal.txns_since_roll < S.snap_threshold || wal_has_batch(&S.wal))
+		return;
+	wal_roll(&S.wal); /* the next txn starts a new log file */
+	pick_snap_threshold();
+	int64_t t0 = net_clock_ms();
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	pid_t pid = fork();
+	if (pid == 0)
+		snapshot_child(S.tree.last_zxid);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	int64_t us = (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+	if (us > S.max_snap_fork_us)
+		S.max_snap_fork_us = us;
+	if (pid < 0) {
+		LOG_ERROR("cannot fork to take a snapshot: %s; will retry after the next roll", strerror(errno));
+		return;
+	}
+	S.snap_pid = pid;
+	S.snap_zxid = S.tree.last_zxid;
+	S.last_snap_ms = t0;
+	LOG_INFO("taking snapshot 0x%llx in process %d (fork took %lld us)",
+		 (unsigned long long)S.snap_zxid, (int)pid, (long long)us);
+}
+
+/* Keep the newest autopurge.snapRetainCount snapshots and the logs they need. */
+static void purge_old_files(void)
+{
+	struct wal_file *snaps, *logs;
+	size_t ns, nl;
+	if (wal_list(S.snap_dir, "snapshot", &snaps, &ns) < 0)
+		return;
+	size_t keep = (size_t)S.cfg.autopurge_snap_retain;
+	if (ns <= keep || wal_list(S.log_dir, "log", &logs, &nl) < 0) {
+		free(snaps);
+		return;
+	}
+	int64_t oldest_kept = snaps[ns - keep].zxid;
+	char path[1200];
+	for (size_t i = 0; i + keep < ns; i++) {
+		snprintf(path, sizeof path, "%s/%s", S.snap_dir, snaps[i].name);
+		if (S.ops->unlink(path) == 0)
+			LOG_INFO("purged %s", path);
+	}
+	/* A log is needed if it may hold a txn after the oldest kept snapshot: keep the last
+	 * log starting at or before it, and everything after. */
+	for (size_t i = 0; i + 1 < nl && logs[i + 1].zxid <= oldest_kept + 1; i++) {
+		snprintf(path, sizeof path, "%s/%s", S.log_dir, logs[i].name);
+		if (S.ops->unlink(path) == 0)
+			LOG_INFO("purged %s", path);
+	}
+	free(snaps);
+	free(logs);
+}
+
+static void on_purge(struct net_loop *l, struct net_timer *t)
+{
+	purge_old_files();
+	net_timer_arm(l, t, net_now_ms(l) + (int64_t)S.cfg.autopurge_interval_h * 3600 * 1000);
+}
+
+static void reap_snapshot_child(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != S.snap_pid)
+			continue;
+		S.snap_pid = 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			S.snapshots_taken++;
+			LOG_INFO("snapshot 0x%llx written in %lld ms", (unsigned long long)S.snap_zxid,
+				 (long long)(net_clock_ms() - S.last_snap_ms));
+		} else {
+			LOG_ERROR("snapshot 0x%llx failed (child status %d); the logs still hold every txn",
+				  (unsigned long long)S.snap_zxid, status);
+		}
 	}
 }
 
@@ -954,6 +1132,10 @@ static void on_signal(struct net_loop *l, struct net_handle *h, uint32_t ev)
 	(void)ev;
 	struct signalfd_siginfo si;
 	while (read(h->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGCHLD) {
+			reap_snapshot_child();
+			continue;
+		}
 		LOG_WARN("signal %u: shutting down", si.ssi_signo);
 		net_loop_stop(l);
 	}
@@ -1175,6 +1357,7 @@ static int setup_signals(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1197,26 +1380,72 @@ static uint64_t random_seed(void)
 	return seed ^ (uint64_t)net_wall_ms() ^ (uint64_t)getpid() << 32;
 }
 
+static int restore_session(void *ctx, int64_t id, int32_t timeout_ms)
+{
+	(void)ctx;
+	return sessions_add(&S.sessions, id, timeout_ms, net_now_ms(&S.loop)) ? 0 : -ENOMEM;
+}
+
+static void forget_session(void *ctx, int64_t id)
+{
+	(void)ctx;
+	sessions_remove(&S.sessions, id);
+}
+
+/* Recover the tree and sessions from dataDir, then snapshot the result (as ZooKeeper does
+ * at start), so the data directory always holds a snapshot for the logs that follow it. */
+static int load_database(void)
+{
+	struct recover_cb cb = { restore_session, forget_session, NULL };
+	struct recover_result res;
+	char err[2048];
+	int64_t t0 = net_clock_ms();
+	int rc = recover(S.ops, S.snap_dir, S.log_dir, &S.tree, &cb, &res, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "zkd: cannot recover the database: %s\n", err);
+		LOG_ERROR("cannot recover the database: %s", err);
+		return rc;
+	}
+	if (res.last_zxid > S.tree.last_zxid)
+		S.tree.last_zxid = res.last_zxid;
+	LOG_INFO("recovered to zxid 0x%llx in %lld ms: snapshot 0x%llx + %llu txns from the logs, "
+		 "%zu sessions", (unsigned long long)S.tree.last_zxid, (long long)(net_clock_ms() - t0),
+		 (unsigned long long)res.snap_zxid, (unsigned long long)res.txns, S.sessions.by_id.count);
+	if (res.snap_zxid == S.tree.last_zxid && res.snap_zxid != 0)
+		return 0;
+	return snapshot_now();
+}
+
 static int start(void)
 {
 	const char *lvl = getenv("ZKD_LOG");
 	if (lvl && zk_log_parse_level(lvl) >= 0)
 		zk_log_level = zk_log_parse_level(lvl);
 	tree_hash_seed = random_seed();
-	int rc = mkdir_p(S.cfg.data_dir);
+	S.rng = random_seed() | 1;
+	LOG_INFO("random seed 0x%llx", (unsigned long long)S.rng);
+	S.ops = &zk_fileops_posix;
+	snprintf(S.snap_dir, sizeof S.snap_dir, "%s/version-2", S.cfg.data_dir);
+	snprintf(S.log_dir, sizeof S.log_dir, "%s/version-2", S.cfg.data_log_dir);
+	int rc = mkdir_p(S.snap_dir);
+	if (rc == 0)
+		rc = mkdir_p(S.log_dir);
 	if (rc < 0) {
-		fprintf(stderr, "zkd: cannot create dataDir %s: %s\n", S.cfg.data_dir, strerror(-rc));
+		fprintf(stderr, "zkd: cannot create %s or %s: %s\n", S.snap_dir, S.log_dir, strerror(-rc));
 		return rc;
 	}
 	if ((rc = net_loop_init(&S.loop)) < 0 || (rc = tree_init(&S.tree, fire_event, NULL)) < 0)
 		return rc;
-	prep_init(&S.prep, &S.tree);
-	zab_init(&S.zab, S.tree.last_zxid);
-	wal_init(&S.wal, WAL_MEM_MAX, S.tree.last_zxid);
 	S.start_ms = net_now_ms(&S.loop);
 	rc = sessions_init(&S.sessions, S.cfg.tick_ms, S.cfg.max_session_timeout_ms, S.start_ms);
 	if (rc < 0)
 		return rc;
+	if ((rc = load_database()) < 0)
+		return rc;
+	prep_init(&S.prep, &S.tree);
+	zab_init(&S.zab, S.tree.last_zxid);
+	wal_init(&S.wal, S.ops, S.log_dir, (off_t)S.cfg.pre_alloc_kb * 1024, S.cfg.force_sync, S.tree.last_zxid);
+	pick_snap_threshold();
 	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
 	u64map_init(&S.clients);
 	u64map_init(&S.ip_count);
@@ -1238,6 +1467,9 @@ static int start(void)
 		return rc;
 	net_timer_init(&S.tick, on_tick);
 	net_timer_arm(&S.loop, &S.tick, sessions_next_deadline(&S.sessions));
+	net_timer_init(&S.purge_timer, on_purge);
+	if (S.cfg.autopurge_interval_h > 0)
+		net_timer_arm(&S.loop, &S.purge_timer, net_now_ms(&S.loop));
 	S.loop.before_sleep = before_sleep;
 	LOG_WARN("zkd %s serving on %s:%d (standalone, tickTime %d ms, dataDir %s)", ZKD_VERSION,
 		 S.cfg.client_addr[0] ? S.cfg.client_addr : "*", S.cfg.client_port, S.cfg.tick_ms,

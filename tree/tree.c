@@ -251,6 +251,51 @@ static void eph_unlink(struct tree *t, struct tree_node *n)
 /* Only nodes whose ephemeralOwner is a session (not 0, a container or a TTL) are listed. */
 static bool is_session_owner(int64_t owner) { return owner != 0 && (uint64_t)owner >> 56 != 0xff && owner != INT64_MIN; }
 
+int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+		   const uint8_t *acl, size_t acl_len, const struct tree_stat *st)
+{
+	struct tree_node *n;
+	if (len == 0 || (len == 1 && path[0] == '/')) {
+		n = t->root;
+	} else {
+		long plen = path_parent_len(path, len);
+		struct tree_node *parent = plen < 0 ? NULL : tree_lookup(t, path, (size_t)plen);
+		if (plen < 0 || path[0] != '/')
+			return -EINVAL;
+		if (!parent)
+			return -ENOENT;
+		size_t nlen;
+		const char *name = path_basename(path, len, &nlen);
+		if (nlen == 0)
+			return -EINVAL;
+		n = (struct tree_node *)strmap_get(&parent->kids, name, nlen);
+		if (!n) {
+			if (add_child(t, parent, name, nlen, acl, acl_len, &n) < 0)
+				return -ENOMEM;
+			t->data_bytes += len;
+		}
+	}
+	if (is_session_owner(n->stat.ephemeral_owner))
+		eph_unlink(t, n);
+	struct tree_acl *a = acl_intern(t, acl, acl_len);
+	if (!a)
+		return -ENOMEM;
+	acl_release(t, n->acl);
+	n->acl = a;
+	int32_t old = n->data_len > 0 ? n->data_len : 0;
+	if (set_data(n, data, dlen) < 0)
+		return -ENOMEM;
+	t->data_bytes += (uint64_t)(dlen > 0 ? dlen : 0) - (uint64_t)old;
+	n->stat = *st;
+	if (is_session_owner(n->stat.ephemeral_owner) && eph_link(t, n) < 0)
+		return -ENOMEM;
+	if (st->mzxid > t->last_zxid)
+		t->last_zxid = st->mzxid;
+	if (st->pzxid > t->last_zxid)
+		t->last_zxid = st->pzxid;
+	return 0;
+}
+
 static int apply_create(struct tree *t, const struct txn *x, struct tree_result *res)
 {
 	long plen = path_parent_len(x->path, (size_t)x->path_len);

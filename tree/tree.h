@@ -37,6 +37,7 @@ struct zk_stat {
 struct tree_acl {
 	struct strmap_ent ent; /* key = bytes */
 	uint32_t refs;
+	int64_t snap_index;    /* scratch for the snapshot writer */
 	uint8_t bytes[];
 };
 
@@ -82,6 +83,10 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out);
  * could not be applied at all; `res->err` is the per-request result a client sees. */
 int tree_apply(struct tree *t, const struct txn *txn, struct tree_result *res);
 size_t tree_node_path_len(const struct tree_node *n);
+/* Insert, or overwrite in place, a node read from a snapshot; its parent must exist.
+ * 0, -ENOENT (no parent: the snapshot is not in pre-order), -EINVAL (bad path), -ENOMEM. */
+int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+		   const uint8_t *acl, size_t acl_len, const struct tree_stat *st);
 /* Write the node's full path into buf (NUL-terminated); returns its length or -ENAMETOOLONG. */
 long tree_node_path(const struct tree_node *n, char *buf, size_t cap);
 const struct tree_eph_list *tree_ephemerals(const struct tree *t, int64_t owner);

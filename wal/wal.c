@@ -1,12 +1,21 @@
-/* The log stage; see wal.h for the record layout and the batch rule. */
+/* The transaction log; the format and the recovery rules are in wal.h. */
 #include "wal/wal.h"
 #include "net/jute.h"
 #include "net/log.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define WAL_BATCH_MAX (64u << 20)
+#define TXN_HDR_LEN 32 /* clientId 8, cxid 4, zxid 8, time 8, type 4 */
 
 uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len)
 {
@@ -24,28 +33,47 @@ uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len)
 	return b << 16 | a;
 }
 
-int wal_init(struct wal *w, size_t max_bytes, int64_t last_zxid)
+void wal_file_name(char *buf, size_t len, const char *dir, const char *prefix, int64_t zxid)
+{
+	snprintf(buf, len, "%s/%s.%llx", dir, prefix, (unsigned long long)zxid);
+}
+
+int wal_init(struct wal *w, const struct zk_fileops *ops, const char *dir, off_t prealloc,
+	     bool force_sync, int64_t last_zxid)
 {
 	memset(w, 0, sizeof *w);
+	if (strlen(dir) >= sizeof w->dir)
+		return -ENAMETOOLONG;
+	strcpy(w->dir, dir);
+	w->ops = ops;
+	w->prealloc = prealloc > 4096 ? prealloc : 4096;
+	w->force_sync = force_sync;
+	w->fd = -1;
 	zbuf_init(&w->batch, WAL_BATCH_MAX);
-	zbuf_init(&w->log, max_bytes);
 	w->durable_zxid = w->batch_last_zxid = last_zxid;
 	return 0;
 }
 
 void wal_free(struct wal *w)
 {
+	if (w->fd >= 0)
+		w->ops->close(w->fd);
+	w->fd = -1;
 	zbuf_free(&w->batch);
-	zbuf_free(&w->log);
 }
 
 int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len)
 {
+	if (w->failed)
+		return w->failed;
 	ZK_ASSERT(zxid > w->batch_last_zxid);
-	ZK_ASSERT(len > 0 && len <= INT32_MAX);
+	ZK_ASSERT(len >= TXN_HDR_LEN && len <= WAL_MAX_ENTRY);
+	ZK_ASSERT((int64_t)be64_get(entry + 12) == zxid); /* the entry is this txn */
 	uint8_t *p = zbuf_reserve(&w->batch, 8 + 4 + len + 1);
 	if (!p)
 		return -ENOBUFS;
+	if (zbuf_len(&w->batch) == 0 && w->fd < 0)
+		w->file_zxid = zxid; /* a new file is named by its first txn */
 	be64_put(p, wal_adler32(1, entry, len));
 	be32_put(p + 8, (uint32_t)len);
 	memcpy(p + 12, entry, len);
@@ -53,34 +81,272 @@ int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len)
 	w->batch.tail += 13 + len;
 	w->batch_last_zxid = zxid;
 	w->records++;
+	w->txns_since_roll++;
 	return 0;
 }
 
-/* Drop the oldest whole records until `need` more bytes fit. */
-static void log_make_room(struct wal *w, size_t need)
+static int open_file(struct wal *w)
 {
-	while (zbuf_len(&w->log) > 0 && zbuf_len(&w->log) + need > w->log.max) {
-		size_t rec = 13 + be32_get(zbuf_head(&w->log) + 8);
-		ZK_ASSERT(rec <= zbuf_len(&w->log));
-		zbuf_consume(&w->log, rec);
-		w->dropped_bytes += rec;
+	char path[1200];
+	wal_file_name(path, sizeof path, w->dir, "log", w->file_zxid);
+	/* A file of this name can only hold txns that never became durable (recovery replayed
+	 * everything durable, and this zxid comes after all of it): start it over. */
+	int fd = w->ops->open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -errno;
+	uint8_t hdr[WAL_HEADER_LEN];
+	be32_put(hdr, WAL_MAGIC);
+	be32_put(hdr + 4, WAL_VERSION);
+	be64_put(hdr + 8, 0); /* dbid */
+	int rc = zk_pwrite_all(w->ops, fd, hdr, sizeof hdr, 0);
+	if (rc == 0) {
+		int e = w->ops->fallocate(fd, 0, w->prealloc);
+		rc = e ? -e : 0;
 	}
+	if (rc == 0 && w->ops->fsync(fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = zk_fsync_dir(w->ops, w->dir);
+	if (rc < 0) {
+		w->ops->close(fd);
+		return rc;
+	}
+	w->fd = fd;
+	w->end = WAL_HEADER_LEN;
+	w->alloc = w->prealloc;
+	w->files++;
+	LOG_INFO("new txn log %s", path);
+	return 0;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int write_batch(struct wal *w)
+{
+	size_t n = zbuf_len(&w->batch);
+	if (w->fd < 0) {
+		int rc = open_file(w);
+		if (rc < 0)
+			return rc;
+	}
+	/* Keep at least 4 KiB of preallocated zeros past the data, growing in whole steps;
+	 * running out of space shows up here, before anything is acknowledged. */
+	if (w->end + (off_t)n + 4096 > w->alloc) {
+		off_t want = ((w->end + (off_t)n + 4096) / w->prealloc + 1) * w->prealloc;
+		int e = w->ops->fallocate(w->fd, w->alloc, want - w->alloc);
+		if (e)
+			return -e;
+		w->alloc = want;
+	}
+	int rc = zk_pwrite_all(w->ops, w->fd, zbuf_head(&w->batch), n, w->end);
+	if (rc < 0)
+		return rc;
+	w->end += (off_t)n;
+	if (w->force_sync) {
+		int64_t t0 = now_us();
+		if (w->ops->fdatasync(w->fd) < 0)
+			return -errno;
+		w->last_sync_us = now_us() - t0;
+		if (w->last_sync_us > w->max_sync_us)
+			w->max_sync_us = w->last_sync_us;
+		if (w->last_sync_us > 1000000)
+			LOG_WARN("fsync of the txn log took %lld ms", (long long)(w->last_sync_us / 1000));
+	}
+	return 0;
 }
 
 int wal_sync(struct wal *w)
 {
-	size_t n = zbuf_len(&w->batch);
-	if (n == 0)
+	if (w->failed)
+		return w->failed;
+	if (zbuf_len(&w->batch) == 0)
 		return 0;
-	if (n <= w->log.max) {
-		log_make_room(w, n);
-		if (zbuf_append(&w->log, zbuf_head(&w->batch), n) < 0)
-			return -ENOMEM;
-	} else {
-		w->dropped_bytes += n;
+	int rc = write_batch(w);
+	if (rc < 0) {
+		/* Never retry: after a failed write or fsync the file's contents are unknown. */
+		w->failed = rc;
+		return rc;
 	}
 	zbuf_reset(&w->batch);
+	zbuf_shrink(&w->batch, 4u << 20);
 	w->durable_zxid = w->batch_last_zxid;
 	w->syncs++;
+	return 0;
+}
+
+int wal_roll(struct wal *w)
+{
+	ZK_ASSERT(zbuf_len(&w->batch) == 0);
+	if (w->fd >= 0)
+		w->ops->close(w->fd);
+	w->fd = -1;
+	w->txns_since_roll = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+static int bad(struct wal_reader *r, off_t off, const char *why)
+{
+	r->bad_off = off;
+	snprintf(r->err, sizeof r->err, "%s at offset %lld", why, (long long)off);
+	return -EBADMSG;
+}
+
+int wal_reader_open(struct wal_reader *r, const struct zk_fileops *ops, const char *path)
+{
+	memset(r, 0, sizeof *r);
+	r->ops = ops;
+	r->path = path;
+	r->fd = ops->open(path, O_RDONLY, 0);
+	if (r->fd < 0) {
+		snprintf(r->err, sizeof r->err, "cannot open: %s", strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	if (fstat(r->fd, &st) < 0) {
+		snprintf(r->err, sizeof r->err, "cannot stat: %s", strerror(errno));
+		return -errno;
+	}
+	r->size = st.st_size;
+	uint8_t hdr[WAL_HEADER_LEN];
+	if (r->size < WAL_HEADER_LEN || ops->pread(r->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return bad(r, 0, "file header cut short");
+	if (be32_get(hdr) != WAL_MAGIC)
+		return bad(r, 0, "not a txn log (bad magic)");
+	if (be32_get(hdr + 4) != WAL_VERSION)
+		return bad(r, 4, "unsupported txn log version");
+	r->off = WAL_HEADER_LEN;
+	return 0;
+}
+
+void wal_reader_close(struct wal_reader *r)
+{
+	if (r->fd >= 0)
+		r->ops->close(r->fd);
+	r->fd = -1;
+	free(r->buf);
+	r->buf = NULL;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int wal_reader_next(struct wal_reader *r, const uint8_t **entry, size_t *len, int64_t *zxid)
+{
+	uint8_t h[12];
+	off_t left = r->size - r->off;
+	if (left <= 0)
+		return 0;
+	size_t hn = left < 12 ? (size_t)left : 12;
+	if (r->ops->pread(r->fd, h, hn, r->off) != (ssize_t)hn)
+		return bad(r, r->off, "read error");
+	if (hn < 12)
+		return all_zero(h, hn) ? 0 : bad(r, r->off, "record header cut short");
+	uint32_t n = be32_get(h + 8);
+	if (n == 0)
+		return 0; /* preallocated zeros: the end of the log */
+	if (n < TXN_HDR_LEN || n > WAL_MAX_ENTRY)
+		return bad(r, r->off, "record length out of range");
+	if ((off_t)n + 13 > left)
+		return bad(r, r->off, "record cut short by the end of the file");
+	if (r->cap < (size_t)n + 1) {
+		uint8_t *nb = realloc(r->buf, (size_t)n + 1);
+		if (!nb)
+			return -ENOMEM;
+		r->buf = nb;
+		r->cap = (size_t)n + 1;
+	}
+	if (r->ops->pread(r->fd, r->buf, (size_t)n + 1, r->off + 12) != (ssize_t)n + 1)
+		return bad(r, r->off, "read error");
+	if (r->buf[n] != 'B')
+		return bad(r, r->off, "record without its end-of-record byte (partial)");
+	if (be64_get(h) != wal_adler32(1, r->buf, n))
+		return bad(r, r->off, "checksum mismatch");
+	int64_t z = (int64_t)be64_get(r->buf + 12);
+	if (z <= r->last_zxid)
+		return bad(r, r->off, "zxid does not increase");
+	r->last_zxid = z;
+	r->off += 13 + (off_t)n;
+	*entry = r->buf;
+	*len = n;
+	*zxid = z;
+	return 1;
+}
+
+bool wal_reader_valid_after(struct wal_reader *r)
+{
+	if (r->size <= r->bad_off + 13)
+		return false;
+	uint8_t *m = mmap(NULL, (size_t)r->size, PROT_READ, MAP_PRIVATE, r->fd, 0);
+	if (m == MAP_FAILED)
+		return true; /* cannot tell: assume the worst, refuse to truncate */
+	bool found = false;
+	for (off_t p = r->bad_off + 1; p + 13 + TXN_HDR_LEN <= r->size && !found; p++) {
+		uint32_t n = be32_get(m + p + 8);
+		if (n < TXN_HDR_LEN || n > WAL_MAX_ENTRY || p + 13 + (off_t)n > r->size)
+			continue;
+		if (m[p + 12 + n] != 'B')
+			continue;
+		found = be64_get(m + p) == wal_adler32(1, m + p + 12, n);
+	}
+	munmap(m, (size_t)r->size);
+	return found;
+}
+
+/* ------------------------------------------------------------------ listing */
+
+static int cmp_file(const void *a, const void *b)
+{
+	int64_t x = ((const struct wal_file *)a)->zxid, y = ((const struct wal_file *)b)->zxid;
+	return x < y ? -1 : x > y;
+}
+
+int wal_list(const char *dir, const char *prefix, struct wal_file **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	size_t plen = strlen(prefix), cap = 0;
+	struct wal_file *v = NULL;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		const char *name = e->d_name;
+		if (strncmp(name, prefix, plen) != 0 || name[plen] != '.' || strlen(name) >= sizeof v->name)
+			continue;
+		const char *hex = name + plen + 1;
+		char *end;
+		errno = 0;
+		unsigned long long z = strtoull(hex, &end, 16);
+		if (!*hex || *end || errno)
+			continue; /* not ours: snapshot.<zxid>.gz and the like are ignored */
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct wal_file *nv = realloc(v, cap * sizeof *v);
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[*n].zxid = (int64_t)z;
+		strcpy(v[*n].name, name);
+		(*n)++;
+	}
+	closedir(d);
+	qsort(v, *n, sizeof *v, cmp_file);
+	*out = v;
 	return 0;
 }

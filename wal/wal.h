@@ -1,34 +1,101 @@
-/* The log stage. Every txn passes through here between prep and commit: appended as a
- * ZooKeeper txn-log record (Adler32 of the entry, entry length, entry, 'B'), then made
- * durable for a whole batch at once (group commit) before any of the batch is committed.
+/* The transaction log, in Apache ZooKeeper 3.8's on-disk format.
  *
- * For now the sink is memory: a sync only moves the batch into the in-memory log, bounded
- * to `max_bytes` by dropping whole oldest records. The durability issue swaps the sink for
- * files in ZooKeeper's format without changing this interface. */
+ * Files live in <dataLogDir>/version-2/ and are named log.<zxid of their first txn, hex>.
+ * A file is
+ *     FileHeader { int magic = "ZKLG" (0x5A4B4C47); int version = 2; long dbid = 0 }
+ * then records, back to back:
+ *     long  checksum     Adler32 of the entry bytes only
+ *     int   length       of the entry (> 0)
+ *     byte  entry[length]  TxnHeader + txn body (+ optional TxnDigest), see tree/txn.h
+ *     byte  0x42 ('B')   end of record
+ * and then zeros: files are preallocated in preAllocSize steps, and a record whose length
+ * reads as 0 marks the end of the log.
+ *
+ * Writing (group commit): wal_append encodes records into a batch in memory; wal_sync
+ * writes the batch with one pwrite and makes it durable with one fdatasync, after which
+ * every zxid up to durable_zxid is on disk. A failed write or sync is sticky: the log
+ * refuses everything after it, because the state of the file is no longer known.
+ *
+ * Recovery rules (wal_reader, used at start and by dump-log):
+ *  - a record with length 0 is the end of that file;
+ *  - a bad record (checksum mismatch, missing 'B', length out of range, cut short by the
+ *    end of the file, or a zxid not above the one before) in the LAST file is a torn tail
+ *    when no valid record can be found after it: the file is truncated there, with a WARN;
+ *  - any other bad record is corruption: startup stops, naming the file and the offset. */
 #ifndef ZK_WAL_WAL_H
 #define ZK_WAL_WAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "net/zbuf.h"
+#include "wal/fileops.h"
+
+#define WAL_MAGIC 0x5A4B4C47 /* "ZKLG" */
+#define WAL_VERSION 2
+#define WAL_HEADER_LEN 16
+#define WAL_MAX_ENTRY (64u << 20) /* larger lengths are corruption */
 
 struct wal {
-	struct zbuf batch;       /* appended, not yet durable */
+	const struct zk_fileops *ops;
+	char dir[1024];
+	bool force_sync;
+	off_t prealloc;          /* bytes */
+	int fd;                  /* current file, -1 before the first append after a roll */
+	off_t end, alloc;        /* write position, preallocated size */
+	int64_t file_zxid;       /* first zxid of the current file */
+	struct zbuf batch;       /* encoded records not yet written */
 	int64_t batch_last_zxid;
-	struct zbuf log;         /* the durable records (in memory for now) */
 	int64_t durable_zxid;
-	uint64_t records, syncs;  /* counters for mntr */
-	uint64_t dropped_bytes;
+	int failed;              /* 0, or the -errno that stopped the log */
+	/* counters for mntr and the closing note */
+	uint64_t records, syncs, files;
+	uint64_t txns_since_roll;
+	int64_t last_sync_us, max_sync_us;
 };
 
-int wal_init(struct wal *w, size_t max_bytes, int64_t last_zxid);
+int wal_init(struct wal *w, const struct zk_fileops *ops, const char *dir, off_t prealloc,
+	     bool force_sync, int64_t last_zxid);
 void wal_free(struct wal *w);
-/* Append one txn (its serialized entry). -ENOBUFS when the batch is full: sync first. */
+/* Append one txn entry. -ENOBUFS when the batch is full (sync first); the sticky error
+ * once the log has failed. */
 int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len);
-/* Make everything appended durable. Returns 0 or -errno; on error nothing new is durable. */
+/* Write and make durable everything appended. 0 or -errno (sticky). */
 int wal_sync(struct wal *w);
-static inline int wal_has_batch(const struct wal *w) { return zbuf_len(&w->batch) > 0; }
+/* Close the current file; the next append starts log.<its zxid>. */
+int wal_roll(struct wal *w);
+static inline bool wal_has_batch(const struct wal *w) { return zbuf_len(&w->batch) > 0; }
 uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len);
+/* Make "<dir>/log.<hex>" / "<dir>/snapshot.<hex>" names. */
+void wal_file_name(char *buf, size_t len, const char *dir, const char *prefix, int64_t zxid);
+
+/* ---- reading ---- */
+
+struct wal_reader {
+	const struct zk_fileops *ops;
+	int fd;
+	const char *path;
+	off_t off, size;
+	int64_t last_zxid;
+	uint8_t *buf;
+	size_t cap;
+	char err[256];   /* why the last call failed */
+	off_t bad_off;   /* where a bad record starts */
+};
+
+/* 0, or -errno / -EBADMSG (bad header) with r->err set. */
+int wal_reader_open(struct wal_reader *r, const struct zk_fileops *ops, const char *path);
+void wal_reader_close(struct wal_reader *r);
+/* Next record: 1 with the entry and its length (valid until the next call) and its zxid; 0 at the end
+ * of the file; -EBADMSG for a bad record (r->bad_off, r->err). */
+int wal_reader_next(struct wal_reader *r, const uint8_t **entry, size_t *len, int64_t *zxid);
+/* After a bad record: is there a valid record anywhere after r->bad_off? */
+bool wal_reader_valid_after(struct wal_reader *r);
+
+/* The log and snapshot files of a directory, sorted by zxid ascending. */
+struct wal_file { int64_t zxid; char name[64]; };
+int wal_list(const char *dir, const char *prefix, struct wal_file **out, size_t *n);
 
 #endif

@@ -38,6 +38,11 @@ static const struct opt options[] = {
 	{ "globalOutstandingLimit", OPT_INT, F(global_outstanding_limit), 1, 1000000 },
 	{ "maxCnxns", OPT_INT, F(max_cnxns), 0, 1000000 },
 	{ "clientPortListenBacklog", OPT_INT, F(listen_backlog), -1, 65535 },
+	{ "forceSync", OPT_BOOL, F(force_sync), 0, 0 },
+	{ "snapCount", OPT_INT, F(snap_count), 2, 1000000000 },
+	{ "preAllocSize", OPT_INT, F(pre_alloc_kb), 4, 4 << 20 },
+	{ "autopurge.snapRetainCount", OPT_INT, F(autopurge_snap_retain), 3, 1000000 },
+	{ "autopurge.purgeInterval", OPT_INT, F(autopurge_interval_h), 0, 1000000 },
 	{ "4lw.commands.whitelist", OPT_4LW, F(fourlw_mask), 0, 0 },
 	/* Keys with no effect on a standalone zkd: accepted quietly. */
 	{ "initLimit", OPT_IGNORED, 0, 0, 0 },
@@ -49,8 +54,7 @@ static const struct opt options[] = {
 
 /* Keys Apache ZooKeeper 3.8 knows (zookeeperAdmin.md) that zkd does not implement yet. */
 static const char *const zk_known[] = {
-	"forceSync", "snapCount", "preAllocSize", "autopurge.snapRetainCount",
-	"autopurge.purgeInterval", "secureClientPort", "secureClientPortAddress", "observerMasterPort", "cnxTimeout",
+	"secureClientPort", "secureClientPortAddress", "observerMasterPort", "cnxTimeout",
 	"electionAlg", "electionPortBindRetry", "quorumListenOnAllIPs", "peerType", "syncEnabled",
 	"reconfigEnabled", "dynamicConfigFile", "snapSizeLimitInKb", "txnLogSizeLimitInKb",
 	"commitLogCount", "maxResponseCacheSize", "maxGetChildrenResponseCacheSize", "skipACL",

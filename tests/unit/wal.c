@@ -1,6 +1,5 @@
-/* Proves the log stage writes ZooKeeper txn-log records byte for byte (Adler32, length,
- * entry, 'B'), makes a batch durable only on wal_sync, and bounds its in-memory log by
- * dropping whole oldest records. */
+/* Proves the txn log's Adler32 is ZooKeeper's (java.util.zip.Adler32) and that records
+ * written by wal_append/wal_sync read back whole, in order, from log.<zxid>. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -11,6 +10,8 @@
 
 #include "net/jute.h"
 #include "wal/wal.h"
+
+#include <unistd.h>
 
 /* The definition, one byte at a time (RFC 1950 section 8.2). */
 static uint32_t adler_ref(const uint8_t *p, size_t len)
@@ -43,171 +44,46 @@ Test(wal, adler32_reference_values, .timeout = 10)
 	free(buf);
 }
 
-Test(wal, record_layout, .timeout = 10)
+static void entry_for(uint8_t *e, size_t len, int64_t zxid)
 {
-	struct wal w;
-	cr_assert_eq(wal_init(&w, 1 << 20, 0x100000000LL), 0);
-	cr_assert_eq(wal_append(&w, 0x100000001LL, (const uint8_t *)"Wikipedia", 9), 0);
-	static const uint8_t want[] = {
-		0, 0, 0, 0, 0x11, 0xE6, 0x03, 0x98, /* long txnEntryCRC */
-		0, 0, 0, 9,                         /* int length */
-		'W', 'i', 'k', 'i', 'p', 'e', 'd', 'i', 'a',
-		'B',                                /* EOR */
-	};
-	cr_assert_eq(zbuf_len(&w.batch), sizeof want);
-	cr_assert_arr_eq(zbuf_head(&w.batch), want, sizeof want);
-	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(zbuf_len(&w.log), sizeof want);
-	cr_assert_arr_eq(zbuf_head(&w.log), want, sizeof want, "sync moves the bytes unchanged");
-	wal_free(&w);
+	memset(e, (int)(zxid & 0x7f), len);
+	be64_put(e, 0x1234);       /* clientId */
+	be32_put(e + 8, 1);        /* cxid */
+	be64_put(e + 12, (uint64_t)zxid);
 }
 
-Test(wal, sync_moves_durable_zxid, .timeout = 10)
+Test(wal, records_read_back_from_the_file, .timeout = 10)
 {
+	char dir[] = "/tmp/zkd-wal-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
 	struct wal w;
-	cr_assert_eq(wal_init(&w, 1 << 20, 0x100000000LL), 0);
-	cr_assert_eq(w.durable_zxid, 0x100000000LL);
-	cr_assert(!wal_has_batch(&w));
-	cr_assert_eq(wal_sync(&w), 0, "an empty sync is fine");
-	cr_assert_eq(w.syncs, 0);
-	for (int i = 1; i <= 5; i++) {
-		uint8_t entry[40];
-		memset(entry, i, sizeof entry);
-		cr_assert_eq(wal_append(&w, 0x100000000LL + i, entry, (size_t)(10 + i)), 0);
-		cr_assert_eq(w.durable_zxid, 0x100000000LL, "nothing is durable before sync");
-		cr_assert(wal_has_batch(&w));
+	cr_assert_eq(wal_init(&w, &zk_fileops_posix, dir, 65536, true, 0), 0);
+	uint8_t e[64];
+	for (int64_t z = 1; z <= 5; z++) {
+		entry_for(e, 32 + (size_t)z, z);
+		cr_assert_eq(wal_append(&w, z, e, 32 + (size_t)z), 0);
+		cr_assert_eq(w.durable_zxid, 0, "nothing is durable before sync");
 	}
-	cr_assert_eq(w.records, 5);
 	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(w.durable_zxid, 0x100000005LL);
-	cr_assert(!wal_has_batch(&w));
+	cr_assert_eq(w.durable_zxid, 5);
 	cr_assert_eq(w.syncs, 1, "one sync for the whole batch");
-	/* Five whole records, in order. */
-	const uint8_t *p = zbuf_head(&w.log);
-	size_t off = 0;
-	for (int i = 1; i <= 5; i++) {
-		uint32_t len = be32_get(p + off + 8);
-		cr_assert_eq(len, (uint32_t)(10 + i));
-		cr_assert_eq(be64_get(p + off), wal_adler32(1, p + off + 12, len));
-		cr_assert_eq(p[off + 12], i);
-		cr_assert_eq(p[off + 12 + len], 'B');
-		off += 13 + len;
-	}
-	cr_assert_eq(off, zbuf_len(&w.log));
-	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(w.syncs, 1);
-	cr_assert_eq(w.durable_zxid, 0x100000005LL);
 	wal_free(&w);
-}
-
-/* Walk the log: every record whole and valid; returns the count and the tags (first entry
- * byte) in order. */
-static int walk_log(const struct wal *w, int *tags, int max)
-{
-	const uint8_t *p = zbuf_head(&w->log);
-	size_t off = 0, len = zbuf_len(&w->log);
-	int n = 0;
-	while (off < len) {
-		cr_assert_leq(off + 12, len, "a partial record header");
-		uint32_t el = be32_get(p + off + 8);
-		cr_assert_leq(off + 13 + el, len, "a partial record");
-		cr_assert_eq(be64_get(p + off), wal_adler32(1, p + off + 12, el));
-		cr_assert_eq(p[off + 12 + el], 'B');
-		cr_assert_lt(n, max);
-		tags[n++] = p[off + 12];
-		off += 13 + el;
+	char path[256];
+	wal_file_name(path, sizeof path, dir, "log", 1);
+	struct wal_reader r;
+	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
+	const uint8_t *ent;
+	size_t len;
+	int64_t zxid;
+	for (int64_t z = 1; z <= 5; z++) {
+		cr_assert_eq(wal_reader_next(&r, &ent, &len, &zxid), 1, "%s", r.err);
+		cr_assert_eq(zxid, z);
+		cr_assert_eq(len, 32 + (size_t)z);
+		entry_for(e, len, z);
+		cr_assert_arr_eq(ent, e, len);
 	}
-	return n;
-}
-
-Test(wal, log_bound_drops_whole_oldest_records, .timeout = 10)
-{
-	struct wal w;
-	cr_assert_eq(wal_init(&w, 100, 0), 0); /* records of 13 + 20 = 33 bytes: three fit */
-	uint8_t entry[20];
-	int tags[16];
-	for (int i = 1; i <= 3; i++) {
-		memset(entry, i, sizeof entry);
-		cr_assert_eq(wal_append(&w, i, entry, sizeof entry), 0);
-		cr_assert_eq(wal_sync(&w), 0);
-	}
-	cr_assert_eq(zbuf_len(&w.log), 99);
-	cr_assert_eq(w.dropped_bytes, 0);
-	memset(entry, 4, sizeof entry);
-	cr_assert_eq(wal_append(&w, 4, entry, sizeof entry), 0);
-	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(w.durable_zxid, 4);
-	int n = walk_log(&w, tags, 16);
-	cr_assert_eq(n, 3);
-	cr_assert_eq(tags[0], 2, "the oldest record went");
-	cr_assert_eq(tags[2], 4);
-	cr_assert_eq(w.dropped_bytes, 33);
-	/* A batch of two drops two. */
-	for (int i = 5; i <= 6; i++) {
-		memset(entry, i, sizeof entry);
-		cr_assert_eq(wal_append(&w, i, entry, sizeof entry), 0);
-	}
-	cr_assert_eq(wal_sync(&w), 0);
-	n = walk_log(&w, tags, 16);
-	cr_assert_eq(n, 3);
-	cr_assert_eq(tags[0], 4);
-	cr_assert_eq(tags[1], 5);
-	cr_assert_eq(tags[2], 6);
-	/* Mixed sizes: a big record needs several small ones gone. */
-	uint8_t big[40]; /* 53 bytes: two of the 33-byte records must go */
-	memset(big, 7, sizeof big);
-	cr_assert_eq(wal_append(&w, 7, big, sizeof big), 0);
-	cr_assert_eq(wal_sync(&w), 0);
-	n = walk_log(&w, tags, 16);
-	cr_assert_eq(n, 2);
-	cr_assert_eq(tags[0], 6);
-	cr_assert_eq(tags[1], 7);
-	cr_assert_leq(zbuf_len(&w.log), 100);
-	wal_free(&w);
-}
-
-Test(wal, batch_larger_than_log_is_still_durable, .timeout = 10)
-{
-	struct wal w;
-	cr_assert_eq(wal_init(&w, 50, 0), 0);
-	uint8_t entry[20] = { 1 };
-	cr_assert_eq(wal_append(&w, 1, entry, sizeof entry), 0);
-	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(wal_append(&w, 2, entry, sizeof entry), 0);
-	cr_assert_eq(wal_append(&w, 3, entry, sizeof entry), 0);
-	cr_assert_eq(wal_sync(&w), 0);
-	cr_assert_eq(w.durable_zxid, 3);
-	int tags[4];
-	cr_assert_leq(zbuf_len(&w.log), 50);
-	cr_assert_eq(walk_log(&w, tags, 4), (int)(zbuf_len(&w.log) / 33));
-	wal_free(&w);
-}
-
-Test(wal, huge_entry_is_enobufs, .timeout = 10)
-{
-	struct wal w;
-	cr_assert_eq(wal_init(&w, 1 << 20, 0), 0);
-	size_t n = 64u << 20;
-	uint8_t *big = calloc(1, n); /* untouched pages: cheap */
-	cr_assert_not_null(big);
-	cr_assert_eq(wal_append(&w, 1, big, n), -ENOBUFS);
-	cr_assert(!wal_has_batch(&w));
-	cr_assert_eq(w.records, 0);
-	cr_assert_eq(wal_append(&w, 1, big, 100), 0, "the zxid was not used up");
-	free(big);
-	wal_free(&w);
-}
-
-Test(wal, append_non_increasing_zxid_asserts, .timeout = 10, .signal = SIGABRT)
-{
-	struct wal w;
-	wal_init(&w, 1 << 20, 10);
-	wal_append(&w, 10, (const uint8_t *)"x", 1);
-}
-
-Test(wal, append_empty_entry_asserts, .timeout = 10, .signal = SIGABRT)
-{
-	struct wal w;
-	wal_init(&w, 1 << 20, 10);
-	wal_append(&w, 11, (const uint8_t *)"x", 0);
+	cr_assert_eq(wal_reader_next(&r, &ent, &len, &zxid), 0, "preallocated zeros end the log");
+	wal_reader_close(&r);
+	unlink(path);
+	rmdir(dir);
 }

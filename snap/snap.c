@@ -1,0 +1,423 @@
+/* Snapshot writer, loader and dumper; the format is in snap.h. */
+#include "snap/snap.h"
+#include "net/jute.h"
+#include "net/log.h"
+#include "tree/map.h"
+#include "wal/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FLUSH_AT (256u << 10)
+
+/* ------------------------------------------------------------------ writing */
+
+struct snap_out {
+	const struct zk_fileops *ops;
+	int fd;
+	off_t off;
+	uint32_t adler;
+	struct zbuf buf;
+	struct jute_out j;
+	int err;
+};
+
+static void out_flush(struct snap_out *o)
+{
+	if (o->err || o->j.err) {
+		o->err = o->err ? o->err : o->j.err;
+		return;
+	}
+	size_t n = zbuf_len(&o->buf);
+	o->adler = wal_adler32(o->adler, zbuf_head(&o->buf), n);
+	int rc = zk_pwrite_all(o->ops, o->fd, zbuf_head(&o->buf), n, o->off);
+	if (rc < 0)
+		o->err = rc;
+	o->off += (off_t)n;
+	zbuf_reset(&o->buf);
+}
+
+static void stat_out(struct jute_out *j, const struct tree_stat *s)
+{
+	jout_i64(j, s->czxid);
+	jout_i64(j, s->mzxid);
+	jout_i64(j, s->ctime);
+	jout_i64(j, s->mtime);
+	jout_i32(j, s->version);
+	jout_i32(j, s->cversion);
+	jout_i32(j, s->aversion);
+	jout_i64(j, s->ephemeral_owner);
+	jout_i64(j, s->pzxid);
+}
+
+/* Pre-order DFS without recursion (paths can be very deep): a stack of (node, next slot). */
+struct frame {
+	const struct tree_node *n;
+	size_t slot;
+	size_t path_len;
+};
+
+static void write_node(struct snap_out *o, const char *path, size_t len, const struct tree_node *n)
+{
+	jout_buf(&o->j, path, (int32_t)len);
+	jout_buf(&o->j, n->data, n->data_len);
+	jout_i64(&o->j, n->acl->snap_index);
+	stat_out(&o->j, &n->stat);
+	if (zbuf_len(&o->buf) >= FLUSH_AT)
+		out_flush(o);
+}
+
+static int write_nodes(struct snap_out *o, const struct tree *t)
+{
+	size_t cap = 64, depth = 0, pcap = 4096;
+	struct frame *st = malloc(cap * sizeof *st);
+	char *path = malloc(pcap);
+	if (!st || !path) {
+		free(st);
+		free(path);
+		return -ENOMEM;
+	}
+	write_node(o, "", 0, t->root); /* ZooKeeper writes the root as "" */
+	st[depth++] = (struct frame){ t->root, 0, 0 };
+	while (depth > 0 && !o->err) {
+		struct frame *f = &st[depth - 1];
+		struct strmap_ent *e = NULL;
+		if (!strmap_next(&f->n->kids, &f->slot, &e)) {
+			depth--;
+			continue;
+		}
+		const struct tree_node *c = (const struct tree_node *)e;
+		size_t len = f->path_len + 1 + e->len;
+		if (len + 1 > pcap || depth == cap) {
+			pcap = len + 1 > pcap ? 2 * (len + 1) : pcap;
+			cap = depth == cap ? 2 * cap : cap;
+			char *np = realloc(path, pcap);
+			struct frame *ns = realloc(st, cap * sizeof *st);
+			if (np) path = np;
+			if (ns) st = ns;
+			if (!np || !ns) {
+				o->err = -ENOMEM;
+				break;
+			}
+			f = &st[depth - 1];
+		}
+		path[f->path_len] = '/';
+		memcpy(path + f->path_len + 1, e->key, e->len);
+		write_node(o, path, len, c);
+		st[depth++] = (struct frame){ c, 0, len };
+	}
+	free(st);
+	free(path);
+	return o->err;
+}
+
+static void write_acls(struct snap_out *o, struct tree *t)
+{
+	jout_i32(&o->j, (int32_t)t->acls.count);
+	struct strmap_ent *e;
+	int64_t idx = 0;
+	for (size_t i = 0; strmap_next(&t->acls, &i, &e);) {
+		struct tree_acl *a = (struct tree_acl *)e;
+		a->snap_index = ++idx;
+		jout_i64(&o->j, a->snap_index);
+		jout_raw(&o->j, a->bytes, a->ent.len); /* already a serialized vector<ACL> */
+	}
+}
+
+int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, struct tree *t,
+	       const struct snap_session *sessions, size_t nsessions, char *err, size_t errlen)
+{
+	char tmp[1200], final[1200];
+	snprintf(tmp, sizeof tmp, "%s/.snapshot.%llx.tmp", dir, (unsigned long long)zxid);
+	wal_file_name(final, sizeof final, dir, "snapshot", zxid);
+	struct snap_out o = { .ops = ops, .adler = 1 };
+	o.fd = ops->open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (o.fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	zbuf_init(&o.buf, SIZE_MAX / 2);
+	jout_init(&o.j, &o.buf);
+	jout_i32(&o.j, SNAP_MAGIC);
+	jout_i32(&o.j, 2);
+	jout_i64(&o.j, -1);
+	jout_i32(&o.j, (int32_t)nsessions);
+	for (size_t i = 0; i < nsessions; i++) {
+		jout_i64(&o.j, sessions[i].id);
+		jout_i32(&o.j, sessions[i].timeout_ms);
+	}
+	write_acls(&o, t);
+	int rc = write_nodes(&o, t);
+	if (rc == 0) {
+		jout_str(&o.j, "/");
+		out_flush(&o); /* brings the checksum up to here */
+		jout_i64(&o.j, (int64_t)o.adler);
+		jout_str(&o.j, "/");
+		out_flush(&o);
+		rc = o.err;
+	}
+	if (rc == 0 && ops->fsync(o.fd) < 0)
+		rc = -errno;
+	ops->close(o.fd);
+	zbuf_free(&o.buf);
+	if (rc == 0 && ops->rename(tmp, final) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = zk_fsync_dir(ops, dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write snapshot %s: %s", final, strerror(-rc));
+		ops->unlink(tmp);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+struct snap_in {
+	uint8_t *map; /* mapped read-only */
+	size_t size;
+	struct jute_in j;
+	char *err;
+	size_t errlen;
+	const char *path;
+};
+
+static int fail(struct snap_in *s, size_t off, const char *why)
+{
+	snprintf(s->err, s->errlen, "%s: %s at offset %zu", s->path, why, off);
+	return -EBADMSG;
+}
+
+static int map_file(const struct zk_fileops *ops, const char *path, struct snap_in *s)
+{
+	int fd = ops->open(path, O_RDONLY, 0);
+	if (fd < 0) {
+		snprintf(s->err, s->errlen, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < 10) {
+		ops->close(fd);
+		return fail(s, 0, "file too short to be a snapshot");
+	}
+	s->size = (size_t)st.st_size;
+	void *m = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	ops->close(fd);
+	if (m == MAP_FAILED) {
+		snprintf(s->err, s->errlen, "cannot map %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	s->map = m;
+	jin_init(&s->j, s->map, s->size);
+	return 0;
+}
+
+static int read_header(struct snap_in *s)
+{
+	if ((uint32_t)jin_i32(&s->j) != SNAP_MAGIC)
+		return fail(s, 0, "not a snapshot (bad magic)");
+	if (jin_i32(&s->j) != 2)
+		return fail(s, 4, "unsupported snapshot version");
+	jin_i64(&s->j); /* dbid */
+	return 0;
+}
+
+static void stat_in(struct jute_in *j, struct tree_stat *st)
+{
+	st->czxid = jin_i64(j);
+	st->mzxid = jin_i64(j);
+	st->ctime = jin_i64(j);
+	st->mtime = jin_i64(j);
+	st->version = jin_i32(j);
+	st->cversion = jin_i32(j);
+	st->aversion = jin_i32(j);
+	st->ephemeral_owner = jin_i64(j);
+	st->pzxid = jin_i64(j);
+}
+
+struct acl_span {
+	const uint8_t *p;
+	size_t len;
+};
+
+static int read_acls(struct snap_in *s, struct u64map *acls)
+{
+	int32_t n = jin_i32(&s->j);
+	if (n < 0)
+		return fail(s, s->j.off, "negative ACL cache size");
+	for (int32_t i = 0; i < n; i++) {
+		int64_t idx = jin_i64(&s->j);
+		struct acl_span *a = malloc(sizeof *a);
+		int32_t cnt;
+		if (!a)
+			return -ENOMEM;
+		a->p = txn_acl_span(&s->j, &a->len, &cnt);
+		if (!a->p || cnt < 0 || u64map_put(acls, (uint64_t)idx, a) < 0) {
+			free(a);
+			return fail(s, s->j.off, "bad ACL cache entry");
+		}
+	}
+	return jin_ok(&s->j) ? 0 : fail(s, s->j.off, "ACL cache cut short");
+}
+
+/* The seal: the Adler32 of everything before it, then the string "/". */
+static int read_seal(struct snap_in *s)
+{
+	size_t at = s->j.off;
+	uint32_t want = wal_adler32(1, s->map, at);
+	int64_t got = jin_i64(&s->j);
+	int32_t len;
+	const uint8_t *slash = jin_buf(&s->j, &len);
+	if (!jin_ok(&s->j))
+		return fail(s, at, "snapshot ends before its checksum");
+	if ((uint64_t)got != want)
+		return fail(s, at, "checksum mismatch");
+	if (len != 1 || slash[0] != '/')
+		return fail(s, at, "bad seal after the checksum");
+	return 0;
+}
+
+typedef int (*node_fn)(void *ctx, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+		       const struct acl_span *acl, int64_t acl_idx, const struct tree_stat *st);
+
+static int read_nodes(struct snap_in *s, struct u64map *acls, node_fn fn, void *ctx)
+{
+	for (;;) {
+		size_t at = s->j.off;
+		int32_t plen, dlen;
+		const char *path = (const char *)jin_buf(&s->j, &plen);
+		if (!jin_ok(&s->j) || !path)
+			return fail(s, at, "node list cut short");
+		if (plen == 1 && path[0] == '/')
+			return 0;
+		const uint8_t *data = jin_buf(&s->j, &dlen);
+		int64_t idx = jin_i64(&s->j);
+		struct tree_stat st;
+		stat_in(&s->j, &st);
+		if (!jin_ok(&s->j))
+			return fail(s, at, "node record cut short");
+		static const uint8_t open_acl_marker = 0;
+		struct acl_span open = { &open_acl_marker, 0 };
+		struct acl_span *a = idx == -1 ? &open : u64map_get(acls, (uint64_t)idx);
+		if (!a)
+			return fail(s, at, "node refers to an ACL the cache does not have");
+		int rc = fn(ctx, path, (size_t)plen, data, dlen, a, idx, &st);
+		if (rc == -ENOENT)
+			return fail(s, at, "node whose parent is not in the snapshot before it");
+		if (rc < 0)
+			return rc == -EINVAL ? fail(s, at, "invalid node path") : rc;
+	}
+}
+
+static void free_acls(struct u64map *acls)
+{
+	uint64_t k;
+	void *v;
+	for (size_t i = 0; u64map_next(acls, &i, &k, &v);)
+		free(v);
+	u64map_free(acls);
+}
+
+/* Parse a whole snapshot, handing sessions and nodes to the callbacks. */
+static int parse(const struct zk_fileops *ops, const char *path, snap_session_fn on_session,
+		 node_fn on_node, void *ctx, char *err, size_t errlen)
+{
+	struct snap_in s = { .err = err, .errlen = errlen, .path = path };
+	int rc = map_file(ops, path, &s);
+	if (rc < 0)
+		return rc;
+	struct u64map acls;
+	u64map_init(&acls);
+	rc = read_header(&s);
+	int32_t n = rc == 0 ? jin_i32(&s.j) : 0;
+	if (rc == 0 && n < 0)
+		rc = fail(&s, 16, "negative session count");
+	for (int32_t i = 0; rc == 0 && i < n; i++) {
+		int64_t id = jin_i64(&s.j);
+		int32_t to = jin_i32(&s.j);
+		if (!jin_ok(&s.j))
+			rc = fail(&s, s.j.off, "session list cut short");
+		else if (on_session)
+			rc = on_session(ctx, id, to);
+	}
+	if (rc == 0)
+		rc = read_acls(&s, &acls);
+	if (rc == 0)
+		rc = read_nodes(&s, &acls, on_node, ctx);
+	if (rc == 0)
+		rc = read_seal(&s);
+	free_acls(&acls);
+	munmap(s.map, s.size);
+	return rc;
+}
+
+static int load_node(void *ctx, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+		     const struct acl_span *acl, int64_t acl_idx, const struct tree_stat *st)
+{
+	(void)acl_idx;
+	const uint8_t *ab = acl->len ? acl->p : tree_acl_open;
+	size_t al = acl->len ? acl->len : tree_acl_open_len;
+	return tree_load_node(ctx, path, len, data, dlen, ab, al, st);
+}
+
+struct load_ctx {
+	struct tree *t;
+	snap_session_fn on_session;
+	void *ctx;
+};
+
+static int load_session(void *ctx, int64_t id, int32_t timeout)
+{
+	struct load_ctx *c = ctx;
+	return c->on_session ? c->on_session(c->ctx, id, timeout) : 0;
+}
+
+static int load_node_ctx(void *ctx, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+			 const struct acl_span *acl, int64_t acl_idx, const struct tree_stat *st)
+{
+	return load_node(((struct load_ctx *)ctx)->t, path, len, data, dlen, acl, acl_idx, st);
+}
+
+int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
+	      snap_session_fn on_session, void *ctx, char *err, size_t errlen)
+{
+	struct load_ctx c = { t, on_session, ctx };
+	return parse(ops, path, load_session, load_node_ctx, &c, err, errlen);
+}
+
+/* ------------------------------------------------------------------ dump */
+
+static int dump_session(void *ctx, int64_t id, int32_t timeout)
+{
+	fprintf(ctx, "session 0x%" PRIx64 " timeout %d ms\n", (uint64_t)id, timeout);
+	return 0;
+}
+
+static int dump_node(void *ctx, const char *path, size_t len, const uint8_t *data, int32_t dlen,
+		     const struct acl_span *acl, int64_t acl_idx, const struct tree_stat *st)
+{
+	(void)data;
+	(void)acl;
+	FILE *f = ctx;
+	fprintf(f, "%.*s\n", len ? (int)len : 1, len ? path : "/");
+	fprintf(f, "  cZxid = 0x%" PRIx64 "  ctime = %" PRId64 "\n", (uint64_t)st->czxid, st->ctime);
+	fprintf(f, "  mZxid = 0x%" PRIx64 "  mtime = %" PRId64 "\n", (uint64_t)st->mzxid, st->mtime);
+	fprintf(f, "  pZxid = 0x%" PRIx64 "\n", (uint64_t)st->pzxid);
+	fprintf(f, "  cversion = %d  dataVersion = %d  aclVersion = %d  acl = %" PRId64 "\n",
+		st->cversion, st->version, st->aversion, acl_idx);
+	fprintf(f, "  ephemeralOwner = 0x%" PRIx64 "  dataLength = %d\n", (uint64_t)st->ephemeral_owner,
+		dlen > 0 ? dlen : 0);
+	return 0;
+}
+
+int snap_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen)
+{
+	return parse(ops, path, dump_session, dump_node, out, err, errlen);
+}
