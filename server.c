@@ -666,6 +666,28 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_last_proposal_size\t-1\n");
 	zbuf_printf(b, "zk_fsync_count\t%llu\n", (unsigned long long)S.wal.syncs);
 	zbuf_printf(b, "zk_txn_count\t%llu\n", (unsigned long long)S.wal.records);
+	zbuf_printf(b, "zk_last_fsync_us\t%lld\n", (long long)S.wal.last_sync_us);
+	zbuf_printf(b, "zk_max_fsync_us\t%lld\n", (long long)S.wal.max_sync_us);
+	zbuf_printf(b, "zk_snap_count\t%llu\n", (unsigned long long)S.snapshots_taken);
+	zbuf_printf(b, "zk_max_snapshot_fork_us\t%lld\n", (long long)S.max_snap_fork_us);
+	zbuf_printf(b, "zk_log_write_failed\t%d\n", S.write_failed ? 1 : 0);
+}
+
+static long long dir_size(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	long long n = 0;
+	char path[ZK_CFG_PATH_MAX + 300];
+	struct stat st;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (e->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			n += st.st_size;
+	}
+	closedir(d);
+	return n;
 }
 
 static void fourlw_conf(struct zbuf *b)
@@ -674,10 +696,10 @@ static void fourlw_conf(struct zbuf *b)
 	if (S.cfg.client_addr[0])
 		zbuf_printf(b, "clientPortAddress=%s\n", S.cfg.client_addr);
 	zbuf_printf(b, "secureClientPort=-1\n");
-	zbuf_printf(b, "dataDir=%s/version-2\n", S.cfg.data_dir);
-	zbuf_printf(b, "dataDirSize=0\n");
-	zbuf_printf(b, "dataLogDir=%s/version-2\n", S.cfg.data_log_dir);
-	zbuf_printf(b, "dataLogSize=0\n");
+	zbuf_printf(b, "dataDir=%s\n", S.snap_dir);
+	zbuf_printf(b, "dataDirSize=%lld\n", dir_size(S.snap_dir));
+	zbuf_printf(b, "dataLogDir=%s\n", S.log_dir);
+	zbuf_printf(b, "dataLogSize=%lld\n", dir_size(S.log_dir));
 	zbuf_printf(b, "tickTime=%d\n", S.cfg.tick_ms);
 	zbuf_printf(b, "maxClientCnxns=%d\n", S.cfg.max_client_cnxns);
 	zbuf_printf(b, "minSessionTimeout=%d\n", S.cfg.min_session_timeout_ms);
@@ -780,7 +802,10 @@ static void fourlw_answer(struct client *cl, int w)
 		watches_walk_by_path(&S.tree.watches, WATCH_DATA, wchp_line, b);
 		zbuf_printf(b, "\n");
 		break;
-	case FLW_DIRS: zbuf_printf(b, "datadir_size: 0\nlogdir_size: 0\n"); break;
+	case FLW_DIRS:
+		zbuf_printf(b, "datadir_size: %lld\nlogdir_size: %lld\n", dir_size(S.snap_dir),
+			    dir_size(S.log_dir));
+		break;
 	case FLW_ISRO: zbuf_printf(b, "rw"); break;
 	case FLW_SRST:
 		S.packets_in = S.packets_out = 0;
@@ -1209,20 +1234,10 @@ static void reap_dead(void)
 	}
 }
 
-static bool before_sleep(struct net_loop *l, void *ctx)
+/* Write out every connection with output. Called before each log sync as well, so read
+ * replies of this round are on the wire before the loop blocks in fdatasync. */
+static void flush_dirty(void)
 {
-	(void)l; (void)ctx;
-	for (int round = 0; round < INNER_ROUNDS && (S.ready || wal_has_batch(&S.wal)); round++) {
-		struct client *list = S.ready;
-		S.ready = S.ready_tail = NULL;
-		while (list) {
-			struct client *cl = list;
-			list = cl->ready_next;
-			cl->in_ready = false;
-			service_client(cl);
-		}
-		sync_and_commit();
-	}
 	while (S.dirty) {
 		struct client *cl = S.dirty;
 		S.dirty = cl->dirty_next;
@@ -1244,6 +1259,25 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 		if (zbuf_len(&cl->c.out) > 0 && cl->c.writable)
 			mark_dirty(cl);
 	}
+}
+
+static bool before_sleep(struct net_loop *l, void *ctx)
+{
+	(void)l; (void)ctx;
+	for (int round = 0; round < INNER_ROUNDS && (S.ready || wal_has_batch(&S.wal)); round++) {
+		struct client *list = S.ready;
+		S.ready = S.ready_tail = NULL;
+		while (list) {
+			struct client *cl = list;
+			list = cl->ready_next;
+			cl->in_ready = false;
+			service_client(cl);
+		}
+		if (wal_has_batch(&S.wal))
+			flush_dirty();
+		sync_and_commit();
+	}
+	flush_dirty();
 	reap_dead();
 	return S.ready != NULL || S.dirty != NULL;
 }
@@ -1314,6 +1348,8 @@ static int load_config(int argc, char **argv)
 			zk_log_level = zk_log_level < ZK_LOG_DEBUG ? zk_log_level + 1 : ZK_LOG_DEBUG;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			printf("usage: zkd [-v] [zoo.cfg]\n"
+			       "       zkd dump-log FILE...    print txn log files\n"
+			       "       zkd dump-snap FILE...   print snapshot files\n"
 			       "  With no config file: standalone on clientPort 2181, dataDir ./data, tickTime 2000.\n"
 			       "  -v raises the log level (WARN -> INFO -> DEBUG); ZKD_LOG=debug does too.\n");
 			exit(0);
@@ -1500,8 +1536,32 @@ static void shutdown_server(void)
 	net_loop_free(&S.loop);
 }
 
+/* `zkd dump-log FILE...` / `zkd dump-snap FILE...`: print, exit 0 or 1 on a bad file. */
+static int dump_tool(int argc, char **argv)
+{
+	bool log = strcmp(argv[1], "dump-log") == 0;
+	if (argc < 3) {
+		fprintf(stderr, "usage: zkd %s FILE...\n", argv[1]);
+		return 2;
+	}
+	int status = 0;
+	for (int i = 2; i < argc; i++) {
+		char err[1400] = "";
+		int rc = log ? wal_dump(&zk_fileops_posix, argv[i], stdout, err, sizeof err)
+			     : snap_dump(&zk_fileops_posix, argv[i], stdout, err, sizeof err);
+		if (rc < 0) {
+			fflush(stdout);
+			fprintf(stderr, "zkd: %s\n", err[0] ? err : strerror(-rc));
+			status = 1;
+		}
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && (!strcmp(argv[1], "dump-log") || !strcmp(argv[1], "dump-snap")))
+		return dump_tool(argc, argv);
 	if (load_config(argc, argv) < 0)
 		return 2;
 	if (start() < 0)

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "net/zbuf.h"
@@ -93,6 +94,9 @@ void wal_reader_close(struct wal_reader *r);
 int wal_reader_next(struct wal_reader *r, const uint8_t **entry, size_t *len, int64_t *zxid);
 /* After a bad record: is there a valid record anywhere after r->bad_off? */
 bool wal_reader_valid_after(struct wal_reader *r);
+
+/* Print a log file in human-readable form (the dump-log tool). 0 or an error in err. */
+int wal_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen);
 
 /* The log and snapshot files of a directory, sorted by zxid ascending. */
 struct wal_file { int64_t zxid; char name[64]; };

@@ -1,0 +1,125 @@
+/* dump-log: a txn log in human-readable form, one txn a line, like ZooKeeper's
+ * zkTxnLogToolkit. A bad record ends the dump with its offset and reason. */
+#include "wal/wal.h"
+#include "net/proto.h"
+#include "tree/txn.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *type_name(int32_t t)
+{
+	switch (t) {
+	case ZOP_CREATE: return "create";
+	case ZOP_CREATE2: return "create2";
+	case ZOP_DELETE: return "delete";
+	case ZOP_SETDATA: return "setData";
+	case ZOP_SETACL: return "setACL";
+	case ZOP_MULTI: return "multi";
+	case ZOP_CREATESESSION: return "createSession";
+	case ZOP_CLOSESESSION: return "closeSession";
+	case ZOP_ERROR: return "error";
+	case ZOP_CREATECONTAINER: return "createContainer";
+	case ZOP_DELETECONTAINER: return "deleteContainer";
+	case ZOP_CREATETTL: return "createTTL";
+	default: return "unknown";
+	}
+}
+
+/* Print data as text when it is printable, else as a byte count. */
+static void print_data(FILE *f, const uint8_t *d, int32_t len)
+{
+	if (!d) {
+		fputs(" data=null", f);
+		return;
+	}
+	for (int32_t i = 0; i < len; i++) {
+		if (d[i] < 0x20 || d[i] > 0x7e) {
+			fprintf(f, " data=<%d bytes>", len);
+			return;
+		}
+	}
+	fprintf(f, " data='%.*s'", len > 200 ? 200 : len, (const char *)d);
+}
+
+static void print_txn(FILE *f, const uint8_t *e, size_t len)
+{
+	struct txn x;
+	int rc = txn_decode(e, len, &x);
+	time_t secs = (time_t)(x.hdr.time_ms / 1000);
+	struct tm tm;
+	char when[32];
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "%s.%03dZ session 0x%" PRIx64 " cxid 0x%x zxid 0x%" PRIx64 " %s", when,
+		(int)(x.hdr.time_ms % 1000), (uint64_t)x.hdr.client_id, (unsigned)x.hdr.cxid,
+		(uint64_t)x.hdr.zxid, type_name(x.hdr.type));
+	if (rc < 0) {
+		fprintf(f, " (type %d, body not decoded: %s)\n", x.hdr.type,
+			rc == -EPROTONOSUPPORT ? "not supported" : "malformed");
+		return;
+	}
+	switch (x.hdr.type) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+		fprintf(f, " '%.*s'", x.path_len, x.path);
+		print_data(f, x.data, x.data_len);
+		fprintf(f, " ephemeral=%d parentCVersion=%d", x.ephemeral, x.parent_cversion);
+		break;
+	case ZOP_DELETE:
+		fprintf(f, " '%.*s'", x.path_len, x.path);
+		break;
+	case ZOP_SETDATA:
+		fprintf(f, " '%.*s'", x.path_len, x.path);
+		print_data(f, x.data, x.data_len);
+		fprintf(f, " version=%d", x.version);
+		break;
+	case ZOP_CREATESESSION:
+		fprintf(f, " timeout=%d", x.timeout_ms);
+		break;
+	case ZOP_CLOSESESSION: {
+		struct jute_in it;
+		const char *p;
+		int32_t n;
+		jin_init(&it, x.paths, x.paths_len);
+		while (txn_next_path(&it, &p, &n))
+			fprintf(f, " '%.*s'", n, p);
+		break;
+	}
+	case ZOP_ERROR:
+		fprintf(f, " err=%d", x.err);
+		break;
+	default:
+		break;
+	}
+	fputc('\n', f);
+}
+
+int wal_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen)
+{
+	struct wal_reader r;
+	int rc = wal_reader_open(&r, ops, path);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, r.err);
+		wal_reader_close(&r);
+		return rc;
+	}
+	fprintf(out, "ZooKeeper Transactional Log File %s, txnlog format version %d\n", path, WAL_VERSION);
+	const uint8_t *e;
+	size_t len;
+	int64_t zxid;
+	uint64_t n = 0;
+	while ((rc = wal_reader_next(&r, &e, &len, &zxid)) == 1) {
+		print_txn(out, e, len);
+		n++;
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path, r.err);
+	else
+		fprintf(out, "EOF reached after %" PRIu64 " txns.\n", n);
+	wal_reader_close(&r);
+	return rc;
+}
