@@ -458,6 +458,9 @@ static _Noreturn void snapshot_child(int64_t zxid)
 	if (close_range(3, ~0u, 0) < 0)
 		for (int fd = 3; fd < 65536; fd++)
 			close(fd);
+	/* Yield the CPU to the serving parent: the snapshot is background work. */
+	if (nice(10) < 0)
+		LOG_DEBUG("snapshot child: nice failed");
 	size_t n;
 	struct snap_session *v = session_list(&n);
 	char err[1400];
