@@ -59,6 +59,7 @@ struct client {
 	/* stats for cons/stat */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
+	int64_t accepted_ms; /* monotonic */
 	int64_t established_ms, last_response_ms, last_latency;
 	int64_t last_zxid;
 	int32_t last_cxid, last_op;
@@ -103,7 +104,7 @@ struct server {
 	uint64_t rng;           /* xorshift state; its seed is logged */
 	uint64_t snapshots_taken;
 	int64_t last_snap_ms, max_snap_fork_us;
-	struct net_timer purge_timer;
+	struct net_timer purge_timer, housekeeping;
 	/* stats */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
@@ -1131,6 +1132,7 @@ static void accept_clients(void)
 		cl->c.h.on_event = on_client_event;
 		cl->c.peer = ss;
 		cl->ip_key = key;
+		cl->accepted_ms = net_now_ms(&S.loop);
 		net_addr_str(&ss, cl->c.peer_str, sizeof cl->c.peer_str);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1200,6 +1202,21 @@ static void on_tick(struct net_loop *l, struct net_timer *t)
 	if (S.accept_paused && next > net_now_ms(l) + 100)
 		next = net_now_ms(l) + 100;
 	net_timer_arm(l, t, next);
+}
+
+/* Once a second: drop connections that never completed a handshake (slow-loris), as
+ * ZooKeeper does after nio.sessionlessCnxnTimeout. */
+static void on_housekeeping(struct net_loop *l, struct net_timer *t)
+{
+	int64_t now = net_now_ms(l);
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+		struct client *cl = v;
+		if (cl->state == CL_NEW && !cl->dead && now - cl->accepted_ms > S.cfg.sessionless_timeout_ms)
+			client_close(cl, "no ConnectRequest in time");
+	}
+	net_timer_arm(l, t, now + 1000);
 }
 
 /* Free the connections closed during this pass, after taking them off the work lists. */
@@ -1507,6 +1524,8 @@ static int start(void)
 		return rc;
 	net_timer_init(&S.tick, on_tick);
 	net_timer_arm(&S.loop, &S.tick, sessions_next_deadline(&S.sessions));
+	net_timer_init(&S.housekeeping, on_housekeeping);
+	net_timer_arm(&S.loop, &S.housekeeping, net_now_ms(&S.loop) + 1000);
 	net_timer_init(&S.purge_timer, on_purge);
 	if (S.cfg.autopurge_interval_h > 0)
 		net_timer_arm(&S.loop, &S.purge_timer, net_now_ms(&S.loop));

@@ -38,6 +38,7 @@ static const struct opt options[] = {
 	{ "globalOutstandingLimit", OPT_INT, F(global_outstanding_limit), 1, 1000000 },
 	{ "maxCnxns", OPT_INT, F(max_cnxns), 0, 1000000 },
 	{ "clientPortListenBacklog", OPT_INT, F(listen_backlog), -1, 65535 },
+	{ "nio.sessionlessCnxnTimeout", OPT_INT, F(sessionless_timeout_ms), 100, 3600000 },
 	{ "forceSync", OPT_BOOL, F(force_sync), 0, 0 },
 	{ "snapCount", OPT_INT, F(snap_count), 2, 1000000000 },
 	{ "preAllocSize", OPT_INT, F(pre_alloc_kb), 4, 4 << 20 },
@@ -88,7 +89,7 @@ static const char *const zk_known[] = {
 	"admin.serverAddress", "admin.serverPort", "admin.idleTimeout", "admin.commandURL",
 	"admin.portUnification", "admin.forceHttps", "admin.needClientAuth",
 	"initialize", "nio.numSelectorThreads", "nio.numWorkerThreads", "nio.shutdownTimeout",
-	"nio.sessionlessCnxnTimeout", "commitProcessor.numWorkerThreads",
+	"commitProcessor.numWorkerThreads",
 	"commitProcessor.maxReadBatchSize", "commitProcessor.maxCommitBatchSize",
 	"snapshot.trust.empty", "clientCnxnSocket", "client.secure", "zookeeper.sasl.client",
 	NULL,
@@ -112,6 +113,7 @@ void config_defaults(struct zk_config *c)
 	c->jute_maxbuffer = 0xfffff;
 	c->global_outstanding_limit = 1000;
 	c->listen_backlog = -1;
+	c->sessionless_timeout_ms = 10000;
 	c->force_sync = true;
 	c->snap_count = 100000;
 	c->pre_alloc_kb = 65536;

@@ -32,6 +32,7 @@ struct zk_config {
 	int global_outstanding_limit;
 	int max_cnxns;              /* 0: no limit beyond the fd limit */
 	int listen_backlog;
+	int sessionless_timeout_ms; /* a connection must send its ConnectRequest within this */
 	bool force_sync;
 	int snap_count;
 	int pre_alloc_kb;

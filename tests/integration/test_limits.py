@@ -1,6 +1,7 @@
 """Proves zkd's limits behave as documented: a client that does not read its replies is
 throttled and then dropped (its session expires) while others are served, maxClientCnxns
-refuses extra connections from one address, and a bad zoo.cfg stops zkd naming the line."""
+refuses extra connections from one address, a connection that never completes its handshake
+is dropped after nio.sessionlessCnxnTimeout, and a bad zoo.cfg stops zkd naming the line."""
 
 import os
 import socket
@@ -13,7 +14,7 @@ import harness
 import zkwire
 
 SERVER_TICK_TIME = 200  # sessions of 400..4000 ms
-SERVER_EXTRA_CFG = {"maxClientCnxns": 8}
+SERVER_EXTRA_CFG = {"maxClientCnxns": 8, "nio.sessionlessCnxnTimeout": 500}
 
 pytestmark = pytest.mark.skipif(harness.target() != "zkd", reason="zkd's own limits and messages")
 
@@ -115,3 +116,17 @@ def test_zookeeper_key_not_implemented_is_one_warning(tmp_path):
         p.terminate()
         err = p.communicate(timeout=10)[1]
     assert err.count("secureClientPort") == 1 and err.count("sslQuorum") == 1
+
+
+def test_slow_loris_handshakes_are_dropped(server, zk):
+    silent = socket.create_connection((harness.HOST, server.port), timeout=5)
+    half = socket.create_connection((harness.HOST, server.port), timeout=5)
+    half.sendall(zkwire.frame(zkwire.connect_request())[:20])
+    try:
+        t0 = time.monotonic()
+        assert zkwire.wait_closed(silent, 5.0) and zkwire.wait_closed(half, 5.0)
+        assert time.monotonic() - t0 < 4.0
+        assert zk.exists("/") is not None  # an idle session is not a slow loris
+    finally:
+        silent.close()
+        half.close()
