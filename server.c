@@ -7,6 +7,7 @@
  * flushes output. No write is answered before its txn has passed the log stage. */
 #include "net/conn.h"
 #include "net/fourlw.h"
+#include "net/handshake.h"
 #include "net/jute.h"
 #include "net/log.h"
 #include "net/loop.h"
@@ -288,14 +289,13 @@ static void send_connect_response(struct client *cl, int32_t timeout, int64_t se
 {
 	struct jute_out out;
 	jout_init(&out, &cl->c.out);
-	size_t mark = jout_frame_begin(&out);
-	jout_i32(&out, 0);
-	jout_i32(&out, timeout);
-	jout_i64(&out, session);
-	jout_buf(&out, passwd, ZK_PASSWD_LEN);
-	if (cl->has_ro_byte)
-		jout_bool(&out, false);
-	reply_end(cl, &out, mark);
+	if (connect_resp_encode(&out, timeout, session, passwd, cl->has_ro_byte) < 0) {
+		client_close(cl, "output buffer limit reached");
+		return;
+	}
+	cl->packets_out++;
+	S.packets_out++;
+	mark_dirty(cl);
 }
 
 static void commit_one(const struct pending *p)
@@ -853,19 +853,13 @@ static void refuse_session(struct client *cl)
 
 static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
 {
-	struct jute_in in;
-	jin_init(&in, p, len);
-	jin_i32(&in); /* protocolVersion */
-	int64_t last_zxid = jin_i64(&in);
-	int32_t timeout = jin_i32(&in);
-	int64_t sid = jin_i64(&in);
-	int32_t pwlen;
-	const uint8_t *pw = jin_buf(&in, &pwlen);
-	if (!jin_ok(&in))
+	struct connect_req req;
+	if (connect_req_decode(p, len, &req) < 0)
 		return -EBADMSG;
-	cl->has_ro_byte = jin_left(&in) >= 1;
-	if (cl->has_ro_byte)
-		jin_bool(&in);
+	int64_t last_zxid = req.last_zxid, sid = req.session_id;
+	int32_t timeout = req.timeout_ms, pwlen = req.passwd_len;
+	const uint8_t *pw = req.passwd;
+	cl->has_ro_byte = req.has_read_only;
 	if (last_zxid > S.tree.last_zxid) {
 		LOG_WARN("refusing session request from %s: it has seen zxid 0x%llx, ours is 0x%llx",
 			 cl->c.peer_str, (unsigned long long)last_zxid, (unsigned long long)S.tree.last_zxid);
