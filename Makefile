@@ -29,7 +29,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration deps clean install check-asan
+.PHONY: all run test unit integration deps clean install bench
 all: zkd
 
 zkd: $(BUILD)/server.o $(LIB_OBJ)
@@ -72,6 +72,14 @@ integration-san: zkd-san
 	ZKD_BIN=$(CURDIR)/zkd-san ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	/usr/bin/python3 -m pytest -q tests/integration
+
+# `make bench`: zkd side by side with Apache ZooKeeper (when installed); see tests/bench/bench.py.
+$(BUILD)/zkbench: tests/bench/zkbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -o $@ $<
+
+bench: zkd $(BUILD)/zkbench
+	ZKD_BIN=$(CURDIR)/zkd ZKBENCH=$(CURDIR)/$(BUILD)/zkbench /usr/bin/python3 tests/bench/bench.py
 
 install: zkd
 	install -D -m 0755 zkd $(DESTDIR)$(PREFIX)/bin/zkd

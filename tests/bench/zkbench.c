@@ -11,7 +11,9 @@
  * Output, one line: mode ops seconds ops_per_s p50_us p99_us p999_us max_us cpu_s, and for
  * mixed the read percentiles too. Latencies go into a log-linear histogram (HDR-style: 64
  * sub-buckets per power of two, so every recorded value is kept within 1.6%). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
