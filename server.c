@@ -67,7 +67,8 @@ struct client {
 };
 
 struct pending {
-	int64_t zxid;
+	int64_t zxid;     /* 0 for a deferred read */
+	bool read;        /* a read waiting for its session's earlier writes */
 	uint64_t conn_id; /* 0: no client waits (session expiry) */
 	int32_t xid, req_type;
 	int64_t start_ms;
@@ -370,6 +371,23 @@ static void log_failed(int rc)
 }
 
 static void maybe_snapshot(void);
+static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
+		       int64_t start);
+
+/* A read that waited in the pipeline: every write its session sent before it is applied. */
+static void run_deferred_read(const struct pending *p)
+{
+	struct client *cl = client_by_id(p->conn_id);
+	if (!cl)
+		return;
+	ZK_ASSERT(cl->inflight > 0);
+	cl->inflight--;
+	const uint8_t *req = zbuf_head(&S.arena) + (p->txn_pos - S.arena_pos);
+	serve_read(cl, (int32_t)be32_get(req), (int32_t)be32_get(req + 4), req + 8, p->txn_len - 8,
+		   p->start_ms);
+	if (cl->inflight == 0)
+		mark_ready(cl);
+}
 
 /* The log stage: sync the batch once, then commit and apply everything it made durable. */
 static void sync_and_commit(void)
@@ -384,9 +402,12 @@ static void sync_and_commit(void)
 		}
 	}
 	int64_t committed = zab_log_durable(&S.zab, S.wal.durable_zxid);
-	while (S.pq_count > 0 && S.pq[S.pq_head].zxid <= committed) {
+	while (S.pq_count > 0 && (S.pq[S.pq_head].read || S.pq[S.pq_head].zxid <= committed)) {
 		struct pending p = S.pq[S.pq_head];
-		commit_one(&p);
+		if (p.read)
+			run_deferred_read(&p);
+		else
+			commit_one(&p);
 		S.pq_head = (S.pq_head + 1) % S.pq_cap;
 		S.pq_count--;
 		zbuf_consume(&S.arena, p.txn_len);
@@ -922,6 +943,63 @@ static void reply_simple(struct client *cl, int32_t xid, int32_t err)
 
 /* One request of a connected client. Returns 1 if handled, 0 if it must wait (the frame
  * stays in the buffer), -errno to drop the connection. */
+/* Answer a read (or ping, setWatches, unknown op) of a connected client from the tree. */
+static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
+		       int64_t start)
+{
+	if (!zk_knows_op(type)) {
+		struct jute_out out;
+		size_t mark;
+		if (reply_begin(cl, &out, &mark, xid, -1, ZUNIMPLEMENTED))
+			reply_end(cl, &out, mark);
+		cl->c.close_after_flush = true;
+		LOG_INFO("unknown opcode %d from %s", type, cl->c.peer_str);
+		return;
+	}
+	if (type == ZOP_PING)
+		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
+	if (type == ZOP_SETWATCHES) {
+		/* Events it produces must precede its reply: they go out first. */
+		int err = ops_set_watches(&S.tree, body, blen, cl->c.id);
+		if (!cl->dead)
+			reply_simple(cl, xid, err);
+		return;
+	}
+	struct jute_out out;
+	size_t mark;
+	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
+		return;
+	int err = ZOK;
+	if (ops_is_read(type))
+		err = ops_read(&S.tree, type, body, blen, cl->c.id, &out);
+	else if (type != ZOP_PING)
+		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
+	if (err != ZOK) {
+		/* Header only: rewrite the error field and drop any partial body. */
+		zbuf_truncate(&cl->c.out, mark + 16);
+		be32_put(zbuf_head(&cl->c.out) + mark + 16, (uint32_t)err);
+		cl->c.out.tail += 4;
+	}
+	reply_end(cl, &out, mark);
+	note_latency(cl, start, type, xid, S.tree.last_zxid);
+}
+
+/* A read behind this session's writes joins the pipeline and runs when they have been
+ * applied, in order; the connection keeps being read meanwhile. */
+static int defer_read(struct client *cl, const uint8_t *p, size_t len)
+{
+	if (zbuf_append(&S.arena, p, len) < 0)
+		return -ENOMEM;
+	struct pending *q = &S.pq[(S.pq_head + S.pq_count++) % S.pq_cap];
+	*q = (struct pending){ .zxid = 0, .conn_id = cl->c.id, .read = true,
+			       .start_ms = net_now_ms(&S.loop),
+			       .txn_pos = S.arena_pos + zbuf_len(&S.arena) - len, .txn_len = (uint32_t)len };
+	cl->inflight++;
+	return 1;
+}
+
+/* One request of a connected client. Returns 1 if handled, 0 if it must wait (the frame
+ * stays in the buffer), -errno to drop the connection. */
 static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 {
 	struct jute_in in;
@@ -929,12 +1007,8 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	int32_t xid = jin_i32(&in), type = jin_i32(&in);
 	if (!jin_ok(&in))
 		return -EBADMSG;
-	const uint8_t *body = p + 8;
-	size_t blen = len - 8;
 	bool write = prep_is_write(type) && type != ZOP_CREATESESSION;
-	if (!write && cl->inflight > 0)
-		return 0; /* reads wait for this session's earlier writes */
-	if (write && !pipeline_has_room(false)) {
+	if ((write || cl->inflight > 0) && !pipeline_has_room(false)) {
 		S.pipeline_blocked = true;
 		return 0;
 	}
@@ -946,51 +1020,16 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	if (write) {
 		if (type == ZOP_CLOSESESSION && se)
 			sessions_set_closing(&S.sessions, se);
-		int rc = submit_write(cl, cl->session_id, xid, type, body, blen, 0);
+		int rc = submit_write(cl, cl->session_id, xid, type, p + 8, len - 8, 0);
 		if (rc == -EIO) {
 			reply_simple(cl, xid, ZSYSTEMERROR);
 			return 1;
 		}
 		return rc < 0 ? rc : 1;
 	}
-	if (!zk_knows_op(type)) {
-		struct jute_out out;
-		size_t mark;
-		if (reply_begin(cl, &out, &mark, xid, -1, ZUNIMPLEMENTED))
-			reply_end(cl, &out, mark);
-		cl->c.close_after_flush = true;
-		LOG_INFO("unknown opcode %d from %s", type, cl->c.peer_str);
-		return 1;
-	}
-	if (type == ZOP_PING)
-		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
-	struct jute_out out;
-	size_t mark = 0;
-	int64_t start = net_now_ms(&S.loop);
-	reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
-	int err;
-	if (ops_is_read(type)) {
-		err = ops_read(&S.tree, type, body, blen, cl->c.id, &out);
-	} else if (type == ZOP_PING) {
-		err = ZOK;
-	} else if (type == ZOP_SETWATCHES) {
-		/* Events it produces must precede its reply: write them first. */
-		zbuf_truncate(&cl->c.out, mark);
-		err = ops_set_watches(&S.tree, body, blen, cl->c.id);
-		if (cl->dead)
-			return 1;
-		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
-	} else {
-		LOG_DEBUG("unsupported opcode %d from %s", type, cl->c.peer_str);
-		err = ZUNIMPLEMENTED;
-	}
-	if (err != ZOK) {
-		zbuf_truncate(&cl->c.out, mark + 16);
-		be32_put(zbuf_head(&cl->c.out) + mark + 16, (uint32_t)err);
-		cl->c.out.tail += 4;
-	}
-	reply_end(cl, &out, mark);
-	note_latency(cl, start, type, xid, S.tree.last_zxid);
+	if (cl->inflight > 0)
+		return defer_read(cl, p, len);
+	serve_read(cl, xid, type, p + 8, len - 8, net_now_ms(&S.loop));
 	return 1;
 }
 

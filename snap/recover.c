@@ -124,6 +124,13 @@ static int truncate_tail(const struct zk_fileops *ops, const char *path, off_t o
 	return rc;
 }
 
+/* Every txn is logged, failed ones and session events included, so zxids run on without a
+ * gap: the next is the one after, or the first of a later epoch. */
+static bool follows(int64_t prev, int64_t next)
+{
+	return next == prev + 1 || (next >> 32 > prev >> 32 && (uint32_t)next == 1);
+}
+
 static int replay_file(const struct zk_fileops *ops, const char *path, bool last, struct tree *t,
 		       const struct recover_cb *cb, struct recover_result *res, char *err, size_t errlen)
 {
@@ -146,6 +153,13 @@ static int replay_file(const struct zk_fileops *ops, const char *path, bool last
 	while ((rc = wal_reader_next(&r, &entry, &len, &zxid)) == 1) {
 		if (zxid <= res->snap_zxid)
 			continue;
+		if (!follows(res->last_zxid, zxid)) {
+			snprintf(err, errlen, "%s: txn 0x%llx at offset %lld does not follow 0x%llx: the txns "
+				 "between are missing", path, (unsigned long long)zxid,
+				 (long long)(r.off - 13 - (off_t)len), (unsigned long long)res->last_zxid);
+			rc = -EBADMSG;
+			break;
+		}
 		rc = apply_entry(t, cb, entry, len, path, r.off - 13 - (off_t)len, err, errlen);
 		if (rc < 0)
 			break;

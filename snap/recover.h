@@ -7,6 +7,9 @@
  *  2. The logs are replayed in zxid order from the one holding the txn after the snapshot.
  *     Txns the snapshot already reflects are skipped by zxid; a fuzzy snapshot may reflect
  *     some later ones too, which re-apply harmlessly (tree_apply is idempotent).
+ *     Every txn is logged, so zxids must run on without a gap (within an epoch; a new
+ *     epoch starts at counter 1): a missing txn, e.g. a log file lost or cut short in the
+ *     middle of the history, stops startup.
  *  3. A bad record in the newest log with no valid record after it is a torn tail: the file
  *     is truncated back to the last whole txn, with a WARN. A bad record anywhere else, or
  *     a gap between the snapshot and the first log, stops startup naming file and offset.

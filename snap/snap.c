@@ -259,6 +259,7 @@ static int read_acls(struct snap_in *s, struct u64map *acls)
 		if (!a)
 			return -ENOMEM;
 		a->p = txn_acl_span(&s->j, &a->len, &cnt);
+		free(u64map_get(acls, (uint64_t)idx)); /* a repeated index: the later list wins */
 		if (!a->p || cnt < 0 || u64map_put(acls, (uint64_t)idx, a) < 0) {
 			free(a);
 			return fail(s, s->j.off, "bad ACL cache entry");
@@ -406,7 +407,16 @@ static int dump_node(void *ctx, const char *path, size_t len, const uint8_t *dat
 	(void)data;
 	(void)acl;
 	FILE *f = ctx;
-	fprintf(f, "%.*s\n", len ? (int)len : 1, len ? path : "/");
+	if (!len)
+		fputc('/', f);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)path[i];
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('\n', f);
 	fprintf(f, "  cZxid = 0x%" PRIx64 "  ctime = %" PRId64 "\n", (uint64_t)st->czxid, st->ctime);
 	fprintf(f, "  mZxid = 0x%" PRIx64 "  mtime = %" PRId64 "\n", (uint64_t)st->mzxid, st->mtime);
 	fprintf(f, "  pZxid = 0x%" PRIx64 "\n", (uint64_t)st->pzxid);

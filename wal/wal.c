@@ -346,7 +346,8 @@ int wal_list(const char *dir, const char *prefix, struct wal_file **out, size_t 
 		(*n)++;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof *v, cmp_file);
+	if (*n > 1)
+		qsort(v, *n, sizeof *v, cmp_file);
 	*out = v;
 	return 0;
 }

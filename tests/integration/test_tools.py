@@ -52,7 +52,9 @@ def test_dump_of_a_corrupt_snapshot_fails_naming_the_offset(server, tmp_path):
     data = bytearray(snap.read_bytes())
     data[len(data) // 2] ^= 0xff
     bad.write_bytes(bytes(data))
-    out = subprocess.run([zkd_bin(), "dump-snap", str(bad)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([zkd_bin(), "dump-snap", str(bad)], capture_output=True, timeout=30)
+    out.stdout = out.stdout.decode(errors="replace")
+    out.stderr = out.stderr.decode(errors="replace")
     assert out.returncode == 1
     assert str(bad) in out.stderr and "offset" in out.stderr
 
