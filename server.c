@@ -107,6 +107,8 @@ struct server {
 	uint64_t snapshots_taken;
 	int64_t last_snap_ms, max_snap_fork_us;
 	struct net_timer purge_timer, housekeeping;
+	struct net_handle wal_events; /* io_uring completions of log writes */
+	bool wal_signalled;
 	/* stats */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
@@ -394,12 +396,12 @@ static void sync_and_commit(void)
 {
 	if (S.write_failed)
 		return;
-	if (wal_has_batch(&S.wal)) {
-		int rc = wal_sync(&S.wal);
-		if (rc < 0) {
-			log_failed(rc);
-			return;
-		}
+	int rc = wal_complete(&S.wal);
+	if (rc == 0 && wal_has_batch(&S.wal))
+		rc = wal_flush(&S.wal);
+	if (rc < 0) {
+		log_failed(rc);
+		return;
 	}
 	int64_t committed = zab_log_durable(&S.zab, S.wal.durable_zxid);
 	while (S.pq_count > 0 && (S.pq[S.pq_head].read || S.pq[S.pq_head].zxid <= committed)) {
@@ -494,7 +496,8 @@ static _Noreturn void snapshot_child(int64_t zxid)
 
 static void maybe_snapshot(void)
 {
-	if (S.snap_pid || S.wal.txns_since_roll < S.snap_threshold || wal_has_batch(&S.wal))
+	if (S.snap_pid || S.wal.txns_since_roll < S.snap_threshold || wal_has_batch(&S.wal) ||
+	    wal_busy(&S.wal))
 		return;
 	wal_roll(&S.wal); /* the next txn starts a new log file */
 	pick_snap_threshold();
@@ -696,6 +699,7 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_snap_count\t%llu\n", (unsigned long long)S.snapshots_taken);
 	zbuf_printf(b, "zk_max_snapshot_fork_us\t%lld\n", (long long)S.max_snap_fork_us);
 	zbuf_printf(b, "zk_log_write_failed\t%d\n", S.write_failed ? 1 : 0);
+	zbuf_printf(b, "zk_max_loop_pass_us\t%lld\n", (long long)S.loop.max_pass_us);
 }
 
 static long long dir_size(const char *dir)
@@ -1190,6 +1194,15 @@ static void on_listener(struct net_loop *l, struct net_handle *h, uint32_t ev)
 		accept_clients();
 }
 
+static void on_wal_event(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)l; (void)ev;
+	uint64_t n;
+	while (read(h->fd, &n, sizeof n) == (ssize_t)sizeof n)
+		;
+	S.wal_signalled = true; /* before_sleep reaps and commits */
+}
+
 static void on_signal(struct net_loop *l, struct net_handle *h, uint32_t ev)
 {
 	(void)ev;
@@ -1317,7 +1330,9 @@ static void flush_dirty(void)
 static bool before_sleep(struct net_loop *l, void *ctx)
 {
 	(void)l; (void)ctx;
-	for (int round = 0; round < INNER_ROUNDS && (S.ready || wal_has_batch(&S.wal)); round++) {
+	for (int round = 0; round < INNER_ROUNDS &&
+	     (S.ready || (wal_has_batch(&S.wal) && !wal_busy(&S.wal)) || S.wal_signalled); round++) {
+		S.wal_signalled = false;
 		struct client *list = S.ready;
 		S.ready = S.ready_tail = NULL;
 		while (list) {
@@ -1326,8 +1341,8 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 			cl->in_ready = false;
 			service_client(cl);
 		}
-		if (wal_has_batch(&S.wal))
-			flush_dirty();
+		if (wal_has_batch(&S.wal) && !S.wal.async)
+			flush_dirty(); /* a blocking sync follows: answer the reads first */
 		sync_and_commit();
 	}
 	flush_dirty();
@@ -1536,6 +1551,15 @@ static int start(void)
 	zab_init(&S.zab, S.tree.last_zxid);
 	wal_init(&S.wal, S.ops, S.log_dir, (off_t)S.cfg.pre_alloc_kb * 1024, S.cfg.force_sync, S.tree.last_zxid);
 	pick_snap_threshold();
+	int efd = S.cfg.force_sync ? wal_enable_async(&S.wal) : -EINVAL;
+	if (efd >= 0) {
+		S.wal_events.fd = efd;
+		S.wal_events.on_event = on_wal_event;
+		if ((rc = net_loop_add(&S.loop, &S.wal_events)) < 0)
+			return rc;
+	} else if (S.cfg.force_sync) {
+		LOG_WARN("io_uring unavailable (%s): log syncs will block the event loop", strerror(-efd));
+	}
 	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
 	u64map_init(&S.clients);
 	u64map_init(&S.ip_count);
@@ -1572,6 +1596,8 @@ static int start(void)
 static void shutdown_server(void)
 {
 	sync_and_commit();
+	if (wal_sync(&S.wal) == 0)
+		sync_and_commit(); /* answer what the last sync made durable */
 	uint64_t id;
 	void *v;
 	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)

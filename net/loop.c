@@ -165,7 +165,9 @@ int net_loop_run(struct net_loop *l)
 		int n = epoll_wait(l->epfd, evs, NET_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		l->now_ms = net_clock_ms();
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		l->now_ms = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000;
 		for (int i = 0; i < n; i++) {
 			struct net_handle *h = evs[i].data.ptr;
 			uint32_t e = evs[i].events, bits = 0;
@@ -178,6 +180,10 @@ int net_loop_run(struct net_loop *l)
 		}
 		run_timers(l);
 		busy = l->before_sleep ? l->before_sleep(l, l->ctx) : false;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		if (us > l->max_pass_us)
+			l->max_pass_us = us;
 	}
 	return 0;
 }

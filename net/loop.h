@@ -44,6 +44,7 @@ struct net_loop {
 	size_t nheap, capheap;
 	uint64_t seq;
 	int64_t now_ms;
+	int64_t max_pass_us;  /* longest pass from wake-up to sleep: how long the loop was deaf */
 	bool stop;
 	/* Called after each dispatch pass; returns true when it left work for the next pass
 	 * (then the loop polls without sleeping). */

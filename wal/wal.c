@@ -49,17 +49,36 @@ int wal_init(struct wal *w, const struct zk_fileops *ops, const char *dir, off_t
 	w->prealloc = prealloc > 4096 ? prealloc : 4096;
 	w->force_sync = force_sync;
 	w->fd = -1;
+	w->dir_fd = -1;
 	zbuf_init(&w->batch, WAL_BATCH_MAX);
+	zbuf_init(&w->inflight, WAL_BATCH_MAX);
 	w->durable_zxid = w->batch_last_zxid = last_zxid;
 	return 0;
 }
 
 void wal_free(struct wal *w)
 {
+	if (w->async) {
+		while (wal_busy(w) && uring_wait(&w->ring) == 0 && wal_complete(w) == 0)
+			;
+		uring_free(&w->ring);
+	}
 	if (w->fd >= 0)
 		w->ops->close(w->fd);
-	w->fd = -1;
+	if (w->dir_fd >= 0)
+		w->ops->close(w->dir_fd);
+	w->fd = w->dir_fd = -1;
 	zbuf_free(&w->batch);
+	zbuf_free(&w->inflight);
+}
+
+int wal_enable_async(struct wal *w)
+{
+	int rc = uring_init(&w->ring, 8);
+	if (rc < 0)
+		return rc;
+	w->async = true;
+	return w->ring.event_fd;
 }
 
 int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len)
@@ -85,8 +104,11 @@ int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len)
 	return 0;
 }
 
+static int64_t now_us(void);
+
 static int open_file(struct wal *w)
 {
+	int64_t t0 = now_us();
 	char path[1200];
 	wal_file_name(path, sizeof path, w->dir, "log", w->file_zxid);
 	/* A file of this name can only hold txns that never became durable (recovery replayed
@@ -98,24 +120,24 @@ static int open_file(struct wal *w)
 	be32_put(hdr, WAL_MAGIC);
 	be32_put(hdr + 4, WAL_VERSION);
 	be64_put(hdr + 8, 0); /* dbid */
+	/* No fsync here: the header is file data, made durable by the first batch's fdatasync,
+	 * and the directory entry is synced right after it (need_dir_sync), before any txn of
+	 * this file counts as durable. */
 	int rc = zk_pwrite_all(w->ops, fd, hdr, sizeof hdr, 0);
 	if (rc == 0) {
 		int e = w->ops->fallocate(fd, 0, w->prealloc);
 		rc = e ? -e : 0;
 	}
-	if (rc == 0 && w->ops->fsync(fd) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = zk_fsync_dir(w->ops, w->dir);
 	if (rc < 0) {
 		w->ops->close(fd);
 		return rc;
 	}
 	w->fd = fd;
+	w->need_dir_sync = true;
 	w->end = WAL_HEADER_LEN;
 	w->alloc = w->prealloc;
 	w->files++;
-	LOG_INFO("new txn log %s", path);
+	LOG_INFO("new txn log %s (%lld us)", path, (long long)(now_us() - t0));
 	return 0;
 }
 
@@ -126,9 +148,9 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int write_batch(struct wal *w)
+/* Open the file if needed and make room for n more bytes. */
+static int prepare(struct wal *w, size_t n)
 {
-	size_t n = zbuf_len(&w->batch);
 	if (w->fd < 0) {
 		int rc = open_file(w);
 		if (rc < 0)
@@ -143,7 +165,25 @@ static int write_batch(struct wal *w)
 			return -e;
 		w->alloc = want;
 	}
-	int rc = zk_pwrite_all(w->ops, w->fd, zbuf_head(&w->batch), n, w->end);
+	return 0;
+}
+
+static void note_sync_time(struct wal *w, int64_t us)
+{
+	w->last_sync_us = us;
+	if (us > w->max_sync_us)
+		w->max_sync_us = us;
+	if (us > 1000000)
+		LOG_WARN("fsync of the txn log took %lld ms", (long long)(us / 1000));
+}
+
+static int write_batch(struct wal *w)
+{
+	size_t n = zbuf_len(&w->batch);
+	int rc = prepare(w, n);
+	if (rc < 0)
+		return rc;
+	rc = zk_pwrite_all(w->ops, w->fd, zbuf_head(&w->batch), n, w->end);
 	if (rc < 0)
 		return rc;
 	w->end += (off_t)n;
@@ -151,12 +191,80 @@ static int write_batch(struct wal *w)
 		int64_t t0 = now_us();
 		if (w->ops->fdatasync(w->fd) < 0)
 			return -errno;
-		w->last_sync_us = now_us() - t0;
-		if (w->last_sync_us > w->max_sync_us)
-			w->max_sync_us = w->last_sync_us;
-		if (w->last_sync_us > 1000000)
-			LOG_WARN("fsync of the txn log took %lld ms", (long long)(w->last_sync_us / 1000));
+		note_sync_time(w, now_us() - t0);
 	}
+	if (w->need_dir_sync) {
+		rc = zk_fsync_dir(w->ops, w->dir);
+		if (rc < 0)
+			return rc;
+		w->need_dir_sync = false;
+	}
+	return 0;
+}
+
+int wal_complete(struct wal *w)
+{
+	uint64_t tag;
+	int32_t res;
+	while (w->async && wal_busy(w) && uring_reap(&w->ring, &tag, &res) == 1) {
+		ZK_ASSERT(tag / 4 == w->tag);
+		bool is_write = (tag & 3) == 0;
+		if (res < 0 && !w->inflight_err)
+			w->inflight_err = res;
+		else if (is_write && res >= 0 && (size_t)res != zbuf_len(&w->inflight) && !w->inflight_err)
+			w->inflight_err = -EIO; /* a short write: the linked sync was cancelled */
+		if (--w->inflight_cqes > 0)
+			continue;
+		if (w->dir_fd >= 0) {
+			w->ops->close(w->dir_fd);
+			w->dir_fd = -1;
+		}
+		if (w->inflight_err) {
+			w->failed = w->inflight_err;
+			return w->failed;
+		}
+		note_sync_time(w, now_us() - w->inflight_start_us);
+		w->durable_zxid = w->inflight_last_zxid;
+		w->syncs++;
+		zbuf_reset(&w->inflight);
+		zbuf_shrink(&w->inflight, 4u << 20);
+	}
+	return w->failed;
+}
+
+int wal_flush(struct wal *w)
+{
+	if (w->failed)
+		return w->failed;
+	if (zbuf_len(&w->batch) == 0 || wal_busy(w))
+		return 0;
+	if (!w->async || !w->force_sync)
+		return wal_sync(w);
+	size_t n = zbuf_len(&w->batch);
+	int rc = prepare(w, n);
+	if (rc == 0) {
+		struct zbuf t = w->inflight; /* swap: the batch goes to the kernel, a fresh one fills */
+		w->inflight = w->batch;
+		w->batch = t;
+		w->inflight_last_zxid = w->batch_last_zxid;
+		w->inflight_err = 0;
+		w->inflight_start_us = now_us();
+		int dir_fd = -1;
+		if (w->need_dir_sync) {
+			dir_fd = w->ops->open(w->dir, O_RDONLY | O_DIRECTORY, 0);
+			rc = dir_fd < 0 ? -errno : 0;
+		}
+		if (rc == 0)
+			rc = uring_write_sync(&w->ring, w->fd, zbuf_head(&w->inflight), n, w->end, dir_fd, ++w->tag);
+		w->dir_fd = dir_fd; /* closed when the sync completes */
+	}
+	if (rc < 0) {
+		w->failed = rc;
+		return rc;
+	}
+	w->end += (off_t)n;
+	w->inflight_cqes = rc;
+	w->need_dir_sync = false;
 	return 0;
 }
 
@@ -164,6 +272,13 @@ int wal_sync(struct wal *w)
 {
 	if (w->failed)
 		return w->failed;
+	while (wal_busy(w)) {
+		int rc = uring_wait(&w->ring);
+		if (rc == 0)
+			rc = wal_complete(w);
+		if (rc < 0)
+			return w->failed = rc;
+	}
 	if (zbuf_len(&w->batch) == 0)
 		return 0;
 	int rc = write_batch(w);
@@ -181,7 +296,7 @@ int wal_sync(struct wal *w)
 
 int wal_roll(struct wal *w)
 {
-	ZK_ASSERT(zbuf_len(&w->batch) == 0);
+	ZK_ASSERT(zbuf_len(&w->batch) == 0 && !wal_busy(w));
 	if (w->fd >= 0)
 		w->ops->close(w->fd);
 	w->fd = -1;

@@ -11,10 +11,13 @@
  * and then zeros: files are preallocated in preAllocSize steps, and a record whose length
  * reads as 0 marks the end of the log.
  *
- * Writing (group commit): wal_append encodes records into a batch in memory; wal_sync
- * writes the batch with one pwrite and makes it durable with one fdatasync, after which
- * every zxid up to durable_zxid is on disk. A failed write or sync is sticky: the log
- * refuses everything after it, because the state of the file is no longer known.
+ * Writing (group commit): wal_append encodes records into a batch in memory; wal_flush
+ * writes the batch and makes it durable with one fdatasync, after which every zxid up to
+ * durable_zxid is on disk. With io_uring (wal_enable_async) the write and the sync run in
+ * the kernel while the loop goes on serving: one batch is in flight while the next one
+ * fills, and wal_complete, called when the ring's eventfd fires, moves durable_zxid.
+ * Without it (or through a test's fileops table) wal_flush blocks. A failed write or sync
+ * is sticky: the log refuses everything after it, because the file's state is unknown.
  *
  * Recovery rules (wal_reader, used at start and by dump-log):
  *  - a record with length 0 is the end of that file;
@@ -33,6 +36,7 @@
 
 #include "net/zbuf.h"
 #include "wal/fileops.h"
+#include "wal/uring.h"
 
 #define WAL_MAGIC 0x5A4B4C47 /* "ZKLG" */
 #define WAL_VERSION 2
@@ -49,6 +53,15 @@ struct wal {
 	int64_t file_zxid;       /* first zxid of the current file */
 	struct zbuf batch;       /* encoded records not yet written */
 	int64_t batch_last_zxid;
+	bool async;              /* io_uring in use */
+	struct uring ring;
+	struct zbuf inflight;    /* the batch being written and synced by the kernel */
+	int64_t inflight_last_zxid, inflight_start_us;
+	int inflight_cqes;       /* completions still expected: 0 when idle */
+	bool need_dir_sync;      /* a new file's directory entry is not durable yet */
+	int dir_fd;              /* open for an in-flight directory sync, else -1 */
+	int32_t inflight_err;
+	uint64_t tag;
 	int64_t durable_zxid;
 	int failed;              /* 0, or the -errno that stopped the log */
 	/* counters for mntr and the closing note */
@@ -63,9 +76,16 @@ void wal_free(struct wal *w);
 /* Append one txn entry. -ENOBUFS when the batch is full (sync first); the sticky error
  * once the log has failed. */
 int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len);
-/* Write and make durable everything appended. 0 or -errno (sticky). */
+/* Use io_uring for write+sync. Returns the eventfd to watch, or -errno (stay blocking). */
+int wal_enable_async(struct wal *w);
+/* Start making the batch durable (async), or do it now (blocking). 0 or -errno (sticky). */
+int wal_flush(struct wal *w);
+/* Take the ring's completions; durable_zxid moves when a batch's sync is done. */
+int wal_complete(struct wal *w);
+static inline bool wal_busy(const struct wal *w) { return w->inflight_cqes > 0; }
+/* Make everything appended durable before returning (waits for one in flight). */
 int wal_sync(struct wal *w);
-/* Close the current file; the next append starts log.<its zxid>. */
+/* Close the current file; the next append starts log.<its zxid>. Not while busy. */
 int wal_roll(struct wal *w);
 static inline bool wal_has_batch(const struct wal *w) { return zbuf_len(&w->batch) > 0; }
 uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len);
