@@ -83,6 +83,9 @@ def server(request, tmp_path_factory):
         yield srv
     finally:
         srv.stop()
+    problem = srv.health_problems()
+    if problem:
+        pytest.fail(problem)
 
 
 @pytest.fixture

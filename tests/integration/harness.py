@@ -153,11 +153,29 @@ class Server:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
+                self.exit_status = self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
+                self.exit_status = "hung on SIGTERM"
+        else:
+            self.exit_status = self.proc.returncode
         self.proc = None
+
+    def health_problems(self):
+        """For zkd: sanitizer reports, failed assertions, or an unclean exit at stop."""
+        if self.kind != "zkd":
+            return None
+        try:
+            log = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            log = ""
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "assertion failed"):
+            if marker in log:
+                return "server stderr has %r:\n%s" % (marker, self.log_tail())
+        if getattr(self, "exit_status", 0) not in (0, None):
+            return "server exited with %r at stop:\n%s" % (self.exit_status, self.log_tail())
+        return None
 
     def log_tail(self, max_lines=200):
         parts = []
