@@ -975,7 +975,7 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 		return;
 	int err = ZOK;
 	if (ops_is_read(type))
-		err = ops_read(&S.tree, type, body, blen, cl->c.id, &out);
+		err = ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, &out);
 	else if (type != ZOP_PING)
 		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
 	if (err != ZOK) {

@@ -1,5 +1,6 @@
 /* Reads and write replies, as ZooKeeper's FinalRequestProcessor builds them. */
 #include "tree/ops.h"
+#include "tree/acl.h"
 #include "net/log.h"
 #include "net/proto.h"
 
@@ -25,7 +26,7 @@ int ops_is_read(int32_t type)
 {
 	switch (type) {
 	case ZOP_EXISTS: case ZOP_GETDATA: case ZOP_GETCHILDREN: case ZOP_GETCHILDREN2:
-	case ZOP_SYNC:
+	case ZOP_SYNC: case ZOP_GETACL:
 		return 1;
 	default:
 		return 0;
@@ -34,14 +35,44 @@ int ops_is_read(int32_t type)
 
 static int watch_err(int rc) { return rc < 0 ? ZSYSTEMERROR : ZOK; }
 
+/* The ACL list for getACL. A client without ADMIN on the node sees digest ids with the
+ * hash hidden ("user:x"), as ZooKeeper shows them. */
+static void acl_out(struct jute_out *out, const uint8_t *acl, size_t len, bool admin)
+{
+	if (admin) {
+		jout_raw(out, acl, len);
+		return;
+	}
+	struct jute_in in;
+	jin_init(&in, acl, len);
+	int32_t n = jin_vec(&in, TXN_MAX_ACL);
+	jout_i32(out, n);
+	for (int32_t i = 0; i < n && jin_ok(&in); i++) {
+		int32_t perms = jin_i32(&in), sl, il;
+		const uint8_t *scheme = jin_buf(&in, &sl);
+		const uint8_t *id = jin_buf(&in, &il);
+		jout_i32(out, perms);
+		jout_buf(out, scheme, sl);
+		const uint8_t *colon = il > 0 ? memchr(id, ':', (size_t)il) : NULL;
+		if (sl == 6 && memcmp(scheme, "digest", 6) == 0 && colon) {
+			int32_t keep = (int32_t)(colon - id) + 1;
+			jout_i32(out, keep + 1);
+			jout_raw(out, id, (size_t)keep);
+			jout_raw(out, "x", 1);
+		} else {
+			jout_buf(out, id, il);
+		}
+	}
+}
+
 int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	     struct jute_out *out)
+	     const struct sockaddr_storage *peer, struct jute_out *out)
 {
 	struct jute_in in;
 	jin_init(&in, body, len);
 	int32_t plen;
 	const char *path = (const char *)jin_buf(&in, &plen);
-	bool watch = type == ZOP_SYNC ? false : jin_bool(&in);
+	bool watch = type == ZOP_SYNC || type == ZOP_GETACL ? false : jin_bool(&in);
 	if (!jin_ok(&in) || !path)
 		return ZMARSHALLINGERROR;
 	if (type == ZOP_EXISTS && memchr(path, 0, (size_t)plen))
@@ -59,6 +90,13 @@ int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint
 		if (!n)
 			return ZNONODE;
 		tree_stat(n, &st);
+		ops_stat_out(out, &st);
+		return ZOK;
+	case ZOP_GETACL: /* GetACLResponse{vector<ACL> acl; Stat stat} */
+		if (!n)
+			return ZNONODE;
+		tree_stat(n, &st);
+		acl_out(out, n->acl->bytes, n->acl->ent.len, acl_allows(n->acl->bytes, n->acl->ent.len, ZPERM_ADMIN, peer));
 		ops_stat_out(out, &st);
 		return ZOK;
 	case ZOP_GETDATA:

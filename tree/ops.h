@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "net/jute.h"
 #include "tree/tree.h"
@@ -14,9 +15,9 @@
 int ops_is_read(int32_t type);
 /* Run a read request. On ZOK the response body is written to `out`; otherwise nothing is
  * and the return value is the error for the reply header. `watcher` names the connection
- * for any watch the request sets. */
+ * for any watch the request sets; `peer` is the client's address (its ip identity). */
 int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	     struct jute_out *out);
+	     const struct sockaddr_storage *peer, struct jute_out *out);
 /* setWatches: re-register a reconnected client's watches. Events for changes it missed
  * since relativeZxid go out through the tree's watch callback, before the reply. */
 int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher);

@@ -696,7 +696,7 @@ Test(tree, ten_thousand_children_found_and_listed, .init = setup, .fini = teardo
 	jout_str(&o, "/big");
 	jout_bool(&o, false);
 	jout_init(&o, &resp);
-	cr_assert_eq(ops_read(&T, ZOP_GETCHILDREN, zbuf_head(&req), zbuf_len(&req), 1, &o), ZOK);
+	cr_assert_eq(ops_read(&T, ZOP_GETCHILDREN, zbuf_head(&req), zbuf_len(&req), 1, NULL, &o), ZOK);
 	struct jute_in in;
 	jin_init(&in, zbuf_head(&resp), zbuf_len(&resp));
 	cr_assert_eq(jin_vec(&in, INT32_MAX), N);
