@@ -59,7 +59,8 @@ deps:
 
 unit: $(UNIT_BIN)
 unit-run: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp $$t --jobs 2; done
 
 integration: zkd
 	ZKD_BIN=$(CURDIR)/zkd /usr/bin/python3 -m pytest -q tests/integration
