@@ -29,7 +29,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration deps clean install bench
+.PHONY: all run test test-long unit integration deps clean install bench
 all: zkd
 
 zkd: $(BUILD)/server.o $(LIB_OBJ)
@@ -73,6 +73,10 @@ integration-san: zkd-san
 	ZKD_BIN=$(CURDIR)/zkd-san ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	/usr/bin/python3 -m pytest -q tests/integration
+
+# Longer runs than `make test`: 200 SIGKILL crash rounds.
+test-long: zkd
+	ZKD_BIN=$(CURDIR)/zkd ZKD_CRASH_ROUNDS=200 /usr/bin/python3 -m pytest -q tests/integration/test_durability.py
 
 # `make bench`: zkd side by side with Apache ZooKeeper (when installed); see tests/bench/bench.py.
 $(BUILD)/zkbench: tests/bench/zkbench.c
