@@ -93,7 +93,8 @@ struct server {
 	struct client *ready, *ready_tail, *dirty, *dead;
 	bool pipeline_blocked;  /* some client waits for room in the pipeline */
 	struct pending *pq;
-	size_t pq_cap, pq_head, pq_count;
+	size_t pq_cap, pq_max;  /* allocated slots; the bound (2 x globalOutstandingLimit + 64) */
+	size_t pq_head, pq_count;
 	struct zbuf arena;      /* txn bytes of pending entries, in zxid order */
 	uint64_t arena_pos;     /* absolute position of the arena's head */
 	struct zbuf scratch;
@@ -248,19 +249,46 @@ static void fire_event(void *ctx, uint64_t watcher, int event, const char *path,
 
 /* ------------------------------------------------------------------ pipeline */
 
+/* The pending queue starts small and doubles up to pq_max, so an idle server holds none. */
+static int pq_reserve(void)
+{
+	if (S.pq_count < S.pq_cap)
+		return 0;
+	size_t ncap = S.pq_cap * 2;
+	struct pending *n = malloc(ncap * sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < S.pq_count; i++)
+		n[i] = S.pq[(S.pq_head + i) % S.pq_cap];
+	free(S.pq);
+	S.pq = n;
+	S.pq_cap = ncap;
+	S.pq_head = 0;
+	return 0;
+}
+
+static struct pending *pq_push(void)
+{
+	if (pq_reserve() < 0)
+		return NULL;
+	return &S.pq[(S.pq_head + S.pq_count++) % S.pq_cap];
+}
+
 static bool pipeline_has_room(bool internal)
 {
 	size_t limit = (size_t)S.cfg.global_outstanding_limit;
-	return internal ? S.pq_count < S.pq_cap : S.pq_count < limit;
+	return internal ? S.pq_count < S.pq_max : S.pq_count < limit;
 }
 
 /* Prep a write and hand its txn to the log stage. Returns 0 or -errno. */
 static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t type,
 			const uint8_t *body, size_t len, int32_t timeout_ms)
 {
-	ZK_ASSERT(S.pq_count < S.pq_cap);
+	ZK_ASSERT(S.pq_count < S.pq_max);
 	if (S.write_failed)
 		return -EIO;
+	if (pq_reserve() < 0)
+		return -ENOMEM;
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
 			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
 			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms };
@@ -277,7 +305,8 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 		S.zab.proposed_zxid = r.zxid - 1;
 		return rc;
 	}
-	struct pending *p = &S.pq[(S.pq_head + S.pq_count++) % S.pq_cap];
+	struct pending *p = pq_push();
+	ZK_ASSERT(p != NULL); /* room was made before prep ran */
 	*p = (struct pending){ .zxid = r.zxid, .conn_id = cl ? cl->c.id : 0, .xid = xid,
 			       .req_type = type, .start_ms = net_now_ms(&S.loop),
 			       .txn_pos = S.arena_pos + start,
@@ -994,7 +1023,9 @@ static int defer_read(struct client *cl, const uint8_t *p, size_t len)
 {
 	if (zbuf_append(&S.arena, p, len) < 0)
 		return -ENOMEM;
-	struct pending *q = &S.pq[(S.pq_head + S.pq_count++) % S.pq_cap];
+	struct pending *q = pq_push();
+	if (!q)
+		return -ENOMEM;
 	*q = (struct pending){ .zxid = 0, .conn_id = cl->c.id, .read = true,
 			       .start_ms = net_now_ms(&S.loop),
 			       .txn_pos = S.arena_pos + zbuf_len(&S.arena) - len, .txn_len = (uint32_t)len };
@@ -1563,7 +1594,8 @@ static int start(void)
 	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
 	u64map_init(&S.clients);
 	u64map_init(&S.ip_count);
-	S.pq_cap = (size_t)S.cfg.global_outstanding_limit * 2 + 64;
+	S.pq_max = (size_t)S.cfg.global_outstanding_limit * 2 + 64;
+	S.pq_cap = 16;
 	S.pq = calloc(S.pq_cap, sizeof *S.pq);
 	zbuf_init(&S.arena, SIZE_MAX / 2);
 	if (!S.pq)

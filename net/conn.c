@@ -100,45 +100,84 @@ void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", host, port);
 }
 
+/* The address to bind: "" is every address (IPv6 with IPv4 mapped, or IPv4 alone where the
+ * kernel has no IPv6); numeric IPv4/IPv6 and "localhost" are parsed here. Other host names
+ * go to the resolver, which a static build (ZKD_NO_RESOLVER) leaves out to stay small. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
+		   char *err, size_t errlen)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof *ss);
+	if (!host || !*host) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_any;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *a6;
+		return 0;
+	}
+	const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+	if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof *a4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *a6;
+		return 0;
+	}
+#ifndef ZKD_NO_RESOLVER
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc == 0) {
+		memcpy(ss, res->ai_addr, res->ai_addrlen);
+		*len = res->ai_addrlen;
+		freeaddrinfo(res);
+		if (ss->ss_family == AF_INET)
+			a4->sin_port = htons((uint16_t)port);
+		else
+			a6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+#else
+	snprintf(err, errlen, "%s is not a numeric address (this build has no host name resolver)", host);
+#endif
+	return -EINVAL;
+}
+
 int net_listen(const char *host, int port, int backlog, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char portstr[16];
-	snprintf(portstr, sizeof portstr, "%d", port);
-	const char *node = host && *host ? host : NULL;
-	if (!node)
-		hints.ai_family = AF_INET6; /* any address, IPv4-mapped included */
-	int rc = getaddrinfo(node, portstr, &hints, &res);
-	if (rc != 0 && !node) {
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(node, portstr, &hints, &res);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc = resolve(host, port, &ss, &len, err, errlen);
+	if (rc < 0)
+		return rc;
+	bool any = !host || !*host;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && any && errno == EAFNOSUPPORT) { /* no IPv6: plain IPv4 any */
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		memset(&ss, 0, sizeof ss);
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		len = sizeof *a4;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", node ? node : "*", gai_strerror(rc));
-		return -EINVAL;
-	}
-	int fd = -1, e = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		int one = 1, zero = 0;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (ai->ai_family == AF_INET6 && !node)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot listen on %s:%d: %s", node ? node : "*", port, strerror(e));
+		snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+		return -errno;
+	}
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6 && any)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		close(fd);
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", any ? "*" : host, port, strerror(e));
 		return -e;
 	}
 	return fd;
