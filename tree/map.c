@@ -127,22 +127,49 @@ bool u64map_next(const struct u64map *m, size_t *i, uint64_t *key, void **val)
 	return false;
 }
 
-/* ---- strmap ---- */
+/* ---- strmap ----
+ * Growing a table rehashes incrementally, so a node with a million children never stalls
+ * the loop: the old table stays beside the new one, every put or delete moves the next
+ * STRMAP_STEP slots across, and lookups try the new table, then the old. In the old table
+ * a moved or deleted entry leaves a tombstone (so probe chains stay whole); nothing is
+ * ever inserted there. */
+
+#define STRMAP_STEP 64
+static struct strmap_ent tomb_ent;
+#define TOMB (&tomb_ent)
 
 void strmap_init(struct strmap *m) { memset(m, 0, sizeof *m); }
-void strmap_free(struct strmap *m) { free(m->slots); memset(m, 0, sizeof *m); }
+
+void strmap_free(struct strmap *m)
+{
+	free(m->slots);
+	free(m->old);
+	memset(m, 0, sizeof *m);
+}
+
+static struct strmap_ent *find_in(struct strmap_ent **slots, size_t cap, const char *key, size_t len,
+				  uint32_t hash, size_t *at)
+{
+	if (!cap)
+		return NULL;
+	for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1)) {
+		struct strmap_ent *e = slots[i];
+		if (!e)
+			return NULL;
+		if (e != TOMB && e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0) {
+			*at = i;
+			return e;
+		}
+	}
+}
 
 struct strmap_ent *strmap_get_h(const struct strmap *m, const char *key, size_t len, uint32_t hash)
 {
-	if (!m->cap)
-		return NULL;
-	for (size_t i = hash & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		struct strmap_ent *e = m->slots[i];
-		if (!e)
-			return NULL;
-		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
-			return e;
-	}
+	size_t at;
+	struct strmap_ent *e = find_in(m->slots, m->cap, key, len, hash, &at);
+	if (!e && m->old)
+		e = find_in(m->old, m->old_cap, key, len, hash, &at);
+	return e;
 }
 
 struct strmap_ent *strmap_get(const struct strmap *m, const char *key, size_t len)
@@ -150,22 +177,47 @@ struct strmap_ent *strmap_get(const struct strmap *m, const char *key, size_t le
 	return strmap_get_h(m, key, len, tree_hash(key, len));
 }
 
+static void place(struct strmap_ent **slots, size_t cap, struct strmap_ent *e)
+{
+	size_t j = e->hash & (cap - 1);
+	while (slots[j])
+		j = (j + 1) & (cap - 1);
+	slots[j] = e;
+}
+
+static void migrate(struct strmap *m, size_t steps)
+{
+	while (m->old && steps--) {
+		struct strmap_ent *e = m->old[m->moved];
+		if (e && e != TOMB)
+			place(m->slots, m->cap, e);
+		m->old[m->moved] = TOMB;
+		if (++m->moved == m->old_cap) {
+			free(m->old);
+			m->old = NULL;
+			m->old_cap = m->moved = 0;
+		}
+	}
+}
+
 static int strmap_grow(struct strmap *m)
 {
+	if (m->old)
+		migrate(m, SIZE_MAX); /* finish the last one first (only under extreme churn) */
 	size_t ncap = m->cap ? m->cap * 2 : 8;
 	struct strmap_ent **ns = calloc(ncap, sizeof *ns);
 	if (!ns)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->cap; i++) {
-		struct strmap_ent *e = m->slots[i];
-		if (!e)
-			continue;
-		size_t j = e->hash & (ncap - 1);
-		while (ns[j])
-			j = (j + 1) & (ncap - 1);
-		ns[j] = e;
+	if (m->cap <= 1024) { /* small: move everything now */
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->slots[i])
+				place(ns, ncap, m->slots[i]);
+		free(m->slots);
+	} else {
+		m->old = m->slots;
+		m->old_cap = m->cap;
+		m->moved = 0;
 	}
-	free(m->slots);
 	m->slots = ns;
 	m->cap = ncap;
 	return 0;
@@ -173,6 +225,7 @@ static int strmap_grow(struct strmap *m)
 
 int strmap_put(struct strmap *m, struct strmap_ent *e)
 {
+	migrate(m, STRMAP_STEP);
 	if ((m->count + 1) * 10 > m->cap * 7 && strmap_grow(m) < 0)
 		return -ENOMEM;
 	size_t i = e->hash & (m->cap - 1);
@@ -187,18 +240,18 @@ int strmap_put(struct strmap *m, struct strmap_ent *e)
 
 struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len)
 {
-	if (!m->cap)
-		return NULL;
+	migrate(m, STRMAP_STEP);
 	uint32_t hash = tree_hash(key, len);
-	size_t i = hash & (m->cap - 1);
-	for (;; i = (i + 1) & (m->cap - 1)) {
-		struct strmap_ent *e = m->slots[i];
-		if (!e)
-			return NULL;
-		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
-			break;
+	size_t i;
+	struct strmap_ent *found = find_in(m->slots, m->cap, key, len, hash, &i);
+	if (!found && m->old && (found = find_in(m->old, m->old_cap, key, len, hash, &i)) != NULL) {
+		m->old[i] = TOMB;
+		m->count--;
+		return found;
 	}
-	struct strmap_ent *found = m->slots[i];
+	if (!found)
+		return NULL;
+	/* Backward-shift: pull later members of the probe chain into the hole. */
 	size_t hole = i;
 	for (size_t j = (i + 1) & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
 		size_t home = m->slots[j]->hash & (m->cap - 1);
@@ -214,9 +267,10 @@ struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len)
 
 bool strmap_next(const struct strmap *m, size_t *i, struct strmap_ent **e)
 {
-	for (; *i < m->cap; (*i)++) {
-		if (m->slots[*i]) {
-			*e = m->slots[*i];
+	for (; *i < m->cap + m->old_cap; (*i)++) {
+		struct strmap_ent *x = *i < m->cap ? m->slots[*i] : m->old[*i - m->cap];
+		if (x && x != TOMB) {
+			*e = x;
 			(*i)++;
 			return true;
 		}

@@ -3,6 +3,7 @@
  *  - u64map: u64 key -> void* value (sessions, ephemeral owners, watchers).
  *  - strmap: entries are caller structs that begin with `struct strmap_ent` (key points
  *    into the caller's own storage), used for znode children, watches, change records.
+ * strmap grows incrementally (see map.c), so no single insert rehashes a huge table.
  * The hash is seeded once per process (tree_hash_seed) so crafted names cannot force
  * every child of a node into one probe chain. */
 #ifndef ZK_TREE_MAP_H
@@ -35,7 +36,9 @@ struct strmap_ent {
 };
 struct strmap {
 	struct strmap_ent **slots;
-	size_t cap, count;
+	size_t cap, count;       /* count covers both tables */
+	struct strmap_ent **old; /* the table being moved out of during a grow, or NULL */
+	size_t old_cap, moved;   /* slots of `old` below `moved` are already moved */
 };
 void strmap_init(struct strmap *m);
 void strmap_free(struct strmap *m);
