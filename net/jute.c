@@ -87,14 +87,14 @@ void jout_raw(struct jute_out *out, const void *p, size_t len)
 		out->err = -ENOBUFS;
 }
 
-void jout_i32(struct jute_out *out, int32_t v)
+void jout_i32_slow(struct jute_out *out, int32_t v)
 {
 	uint8_t b[4];
 	be32_put(b, (uint32_t)v);
 	jout_raw(out, b, 4);
 }
 
-void jout_i64(struct jute_out *out, int64_t v)
+void jout_i64_slow(struct jute_out *out, int64_t v)
 {
 	uint8_t b[8];
 	be64_put(b, (uint64_t)v);

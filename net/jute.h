@@ -40,12 +40,38 @@ struct jute_out {
 };
 
 void jout_init(struct jute_out *out, struct zbuf *b);
-void jout_i32(struct jute_out *out, int32_t v);
-void jout_i64(struct jute_out *out, int64_t v);
+void jout_i32_slow(struct jute_out *out, int32_t v);
+void jout_i64_slow(struct jute_out *out, int64_t v);
 void jout_bool(struct jute_out *out, bool v);
 void jout_buf(struct jute_out *out, const void *p, int32_t len); /* len -1 writes null */
 void jout_str(struct jute_out *out, const char *s);               /* NULL writes null */
 void jout_raw(struct jute_out *out, const void *p, size_t len);
+
+static inline void be32_put(uint8_t *p, uint32_t v);
+static inline void be64_put(uint8_t *p, uint64_t v);
+
+/* The hot path (replies are mostly ints): write in place when the buffer has room. */
+static inline void jout_i32(struct jute_out *out, int32_t v)
+{
+	struct zbuf *b = out->b;
+	if (out->err == 0 && b->cap - b->tail >= 4) {
+		be32_put(b->data + b->tail, (uint32_t)v);
+		b->tail += 4;
+		return;
+	}
+	jout_i32_slow(out, v);
+}
+
+static inline void jout_i64(struct jute_out *out, int64_t v)
+{
+	struct zbuf *b = out->b;
+	if (out->err == 0 && b->cap - b->tail >= 8) {
+		be64_put(b->data + b->tail, (uint64_t)v);
+		b->tail += 8;
+		return;
+	}
+	jout_i64_slow(out, v);
+}
 
 /* Frames: an int32 length, then the payload. jout_frame_begin reserves the length and
  * returns a mark; jout_frame_end patches it (or rolls back the whole frame on error). */
