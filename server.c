@@ -42,6 +42,7 @@
 
 #define ZKD_VERSION "3.8.0-zkd-0.1"
 #define OUT_HIGH (256u << 10)   /* stop taking requests from a client past this much output */
+#define REPLY_MAX (64u << 20)   /* the largest single reply (a huge getChildren) */
 #define INNER_ROUNDS 8          /* read/commit rounds per pass before polling again */
 
 enum client_state { CL_NEW, CL_CONNECTING, CL_READY };
@@ -90,6 +91,7 @@ struct server {
 	struct u64map clients;  /* conn id -> client */
 	struct u64map ip_count; /* ip key -> count (as a pointer-sized integer) */
 	uint64_t next_conn_id;
+	size_t out_max;         /* per-connection output bound: max(4 x jute.maxbuffer, 8 MiB) */
 	struct client *ready, *ready_tail, *dirty, *dead;
 	bool pipeline_blocked;  /* some client waits for room in the pipeline */
 	struct pending *pq;
@@ -201,7 +203,9 @@ static struct client *reply_begin(struct client *cl, struct jute_out *out, size_
 static void reply_end(struct client *cl, struct jute_out *out, size_t mark)
 {
 	if (jout_frame_end(out, mark) < 0) {
-		client_close(cl, "output buffer limit reached (client is not reading)");
+		LOG_WARN("dropping %s (session 0x%llx): its output passed %zu bytes (it is not reading)",
+			 cl->c.peer_str, (unsigned long long)cl->session_id, cl->c.out.max);
+		client_close(cl, "output buffer limit reached");
 		return;
 	}
 	cl->packets_out++;
@@ -1007,6 +1011,14 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 		err = ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, &out);
 	else if (type != ZOP_PING)
 		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
+	if (out.err && ops_is_read(type) && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
+		/* One reply bigger than the output bound (getChildren of a million children): a
+		 * client that reads gets it; the bound is for output piling up, not for one reply. */
+		zbuf_truncate(&cl->c.out, mark);
+		cl->c.out.max = REPLY_MAX;
+		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
+		err = ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, &out);
+	}
 	if (err != ZOK) {
 		/* Header only: rewrite the error field and drop any partial body. */
 		zbuf_truncate(&cl->c.out, mark + 16);
@@ -1195,8 +1207,7 @@ static void accept_clients(void)
 			continue;
 		}
 		size_t frame = 4 + (size_t)S.cfg.jute_maxbuffer;
-		size_t out_max = frame * 4 > (8u << 20) ? frame * 4 : (8u << 20);
-		conn_init(&cl->c, fd, ++S.next_conn_id, frame + 65536, out_max, OUT_HIGH);
+		conn_init(&cl->c, fd, ++S.next_conn_id, frame + 65536, S.out_max, OUT_HIGH);
 		cl->c.h.on_event = on_client_event;
 		cl->c.peer = ss;
 		cl->ip_key = key;
@@ -1347,6 +1358,8 @@ static void flush_dirty(void)
 			client_close(cl, strerror(-rc));
 			continue;
 		}
+		if (zbuf_len(&cl->c.out) == 0)
+			cl->c.out.max = S.out_max; /* after one oversized reply went out */
 		if (zbuf_len(&cl->c.out) == 0 && cl->c.close_after_flush) {
 			client_close(cl, "done");
 			continue;
@@ -1594,6 +1607,8 @@ static int start(void)
 	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
 	u64map_init(&S.clients);
 	u64map_init(&S.ip_count);
+	size_t frame = 4 + (size_t)S.cfg.jute_maxbuffer;
+	S.out_max = frame * 4 > (8u << 20) ? frame * 4 : (8u << 20);
 	S.pq_max = (size_t)S.cfg.global_outstanding_limit * 2 + 64;
 	S.pq_cap = 16;
 	S.pq = calloc(S.pq_cap, sizeof *S.pq);

@@ -12,7 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define READ_CHUNK 65536
+/* Reads start at 4 KiB so an idle connection holds little; a connection whose buffer has
+ * grown (large frames, pipelining) reads up to 64 KiB at a time. */
+#define READ_CHUNK_MIN 4096
+#define READ_CHUNK_MAX 65536
 
 void conn_init(struct conn *c, int fd, uint64_t id, size_t in_max, size_t out_max, size_t out_high)
 {
@@ -37,7 +40,8 @@ ssize_t conn_read(struct conn *c)
 		size_t room = c->in.max - zbuf_len(&c->in);
 		if (room == 0)
 			break; /* full: leave the rest in the socket until frames are consumed */
-		size_t want = room < READ_CHUNK ? room : READ_CHUNK;
+		size_t chunk = c->in.cap >= READ_CHUNK_MAX ? READ_CHUNK_MAX : READ_CHUNK_MIN;
+		size_t want = room < chunk ? room : chunk;
 		uint8_t *p = zbuf_reserve(&c->in, want);
 		if (!p)
 			break;

@@ -130,3 +130,21 @@ def test_slow_loris_handshakes_are_dropped(server, zk):
     finally:
         silent.close()
         half.close()
+
+
+def test_one_reply_larger_than_the_output_bound_is_sent(server, base):
+    """A getChildren reply over the 8 MiB output bound (nine ~1 MB child names) reaches a
+    client that reads it; the bound is for output piling up, not for one answer."""
+    raw = zkwire.RawClient(server.port)
+    try:
+        assert raw.create(base)[0] == 0
+        names = ["%d%s" % (i, "n" * 1_000_000) for i in range(9)]
+        for n in names:
+            assert raw.create(base + "/" + n)[0] == 0
+        err, kids = raw.get_children(base)
+        assert err == 0 and sorted(kids) == sorted(names)
+        assert raw.ping() == 0  # the connection is still usable
+        for n in names:
+            assert raw.delete(base + "/" + n) == 0
+    finally:
+        raw.close()
