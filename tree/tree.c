@@ -172,7 +172,8 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out)
 	 * 2 * creates - children (ZooKeeper's DataNode.copyStat). */
 	out->p = n->stat;
 	out->num_children = (int32_t)n->kids.count;
-	out->p.cversion = n->stat.cversion * 2 - out->num_children;
+	/* Java int arithmetic: wraps instead of overflowing (a hostile txn can set any value). */
+	out->p.cversion = (int32_t)((uint32_t)n->stat.cversion * 2u - (uint32_t)out->num_children);
 	out->data_length = n->data_len > 0 ? n->data_len : 0;
 }
 
@@ -258,9 +259,11 @@ int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *
 	if (len == 0 || (len == 1 && path[0] == '/')) {
 		n = t->root;
 	} else {
+		if (path_invalid(path, len))
+			return -EINVAL; /* e.g. "//x": not a node a snapshot can hold */
 		long plen = path_parent_len(path, len);
 		struct tree_node *parent = plen < 0 ? NULL : tree_lookup(t, path, (size_t)plen);
-		if (plen < 0 || path[0] != '/')
+		if (plen < 0)
 			return -EINVAL;
 		if (!parent)
 			return -ENOENT;

@@ -839,3 +839,28 @@ Test(tree, close_session_fires_deleted_for_its_ephemerals, .init = setup, .fini 
 	cr_assert_eq(count_ev(2, ZEV_CHILDREN_CHANGED, "/"), 1);
 	cr_assert_eq(nev, 3);
 }
+
+/* Regression (fuzz_txn, tests/fuzz/regressions/txn-cversion-overflow.bin): a create txn with
+ * parentCVersion near INT32_MAX made tree_stat overflow a signed int. ZooKeeper computes the
+ * reported cversion in Java int arithmetic, which wraps; so does zkd now. */
+Test(tree, reported_cversion_wraps_like_java, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(do_create(&T, 0x55, 0x100000001LL, "/w", "x", false, INT32_MAX), ZOK);
+	struct zk_stat st = stat_of(&T, "/");
+	cr_assert_eq(st.p.cversion, (int32_t)((uint32_t)INT32_MAX * 2u - 2u));
+}
+
+/* Regression (fuzz_snapshot, tests/fuzz/regressions/snapshot-double-slash.bin): a snapshot
+ * node path that is not canonical ("//x") is refused instead of creating "/x" with wrong
+ * size accounting. */
+Test(tree, load_node_refuses_a_non_canonical_path, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct tree_stat st = { 0 };
+	uint64_t bytes = T.data_bytes, nodes = T.node_count;
+	cr_assert_eq(tree_load_node(&T, "//x", 3, NULL, -1, tree_acl_open, tree_acl_open_len, &st), -EINVAL);
+	cr_assert_eq(tree_load_node(&T, "/x/", 3, NULL, -1, tree_acl_open, tree_acl_open_len, &st), -EINVAL);
+	cr_assert_eq(T.data_bytes, bytes);
+	cr_assert_eq(T.node_count, nodes);
+	cr_assert_eq(tree_load_node(&T, "/x", 2, NULL, -1, tree_acl_open, tree_acl_open_len, &st), 0);
+	cr_assert_not_null(look(&T, "/x"));
+}
