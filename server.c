@@ -112,6 +112,7 @@ struct server {
 	struct net_timer purge_timer, housekeeping;
 	struct net_handle wal_events; /* io_uring completions of log writes */
 	bool wal_signalled;
+	bool snapshot_soon;     /* take a snapshot at the first chance (after recovery replayed txns) */
 	/* stats */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
@@ -529,9 +530,10 @@ static _Noreturn void snapshot_child(int64_t zxid)
 
 static void maybe_snapshot(void)
 {
-	if (S.snap_pid || S.wal.txns_since_roll < S.snap_threshold || wal_has_batch(&S.wal) ||
-	    wal_busy(&S.wal))
+	if (S.snap_pid || (S.wal.txns_since_roll < S.snap_threshold && !S.snapshot_soon) ||
+	    wal_has_batch(&S.wal) || wal_busy(&S.wal))
 		return;
+	S.snapshot_soon = false;
 	wal_roll(&S.wal); /* the next txn starts a new log file */
 	pick_snap_threshold();
 	int64_t t0 = net_clock_ms();
@@ -1391,6 +1393,8 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 	}
 	flush_dirty();
 	reap_dead();
+	if (S.snapshot_soon)
+		maybe_snapshot();
 	return S.ready != NULL || S.dirty != NULL;
 }
 
@@ -1560,9 +1564,11 @@ static int load_database(void)
 	LOG_INFO("recovered to zxid 0x%llx in %lld ms: snapshot 0x%llx + %llu txns from the logs, "
 		 "%zu sessions", (unsigned long long)S.tree.last_zxid, (long long)(net_clock_ms() - t0),
 		 (unsigned long long)res.snap_zxid, (unsigned long long)res.txns, S.sessions.by_id.count);
-	if (res.snap_zxid == S.tree.last_zxid && res.snap_zxid != 0)
-		return 0;
-	return snapshot_now();
+	if (!res.had_snapshot)
+		return snapshot_now(); /* ZooKeeper will not load logs without a snapshot before them */
+	/* Otherwise the logs cover everything: compact them in the background once serving. */
+	S.snapshot_soon = res.snap_zxid != S.tree.last_zxid;
+	return 0;
 }
 
 static int start(void)

@@ -56,6 +56,7 @@ static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, s
 				rc = cb->session_add(cb->ctx, sb.v[k].id, sb.v[k].timeout_ms);
 			free(sb.v);
 			res->snap_zxid = snaps[i].zxid;
+			res->had_snapshot = 1;
 			free(snaps);
 			if (first_err[0])
 				LOG_WARN("%s; fell back to the older %s", first_err, path);

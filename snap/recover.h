@@ -34,6 +34,7 @@ struct recover_result {
 	int64_t last_zxid;   /* last txn applied */
 	uint64_t txns;       /* txns replayed from the logs */
 	int truncated;       /* a torn tail was cut off */
+	int had_snapshot;    /* a snapshot file was loaded */
 };
 
 /* `t` must be initialized and empty. 0, or -errno / -EBADMSG with `err` set. */

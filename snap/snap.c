@@ -89,7 +89,7 @@ static int write_nodes(struct snap_out *o, const struct tree *t)
 	while (depth > 0 && !o->err) {
 		struct frame *f = &st[depth - 1];
 		struct strmap_ent *e = NULL;
-		if (!strmap_next(&f->n->kids, &f->slot, &e)) {
+		if (!strmap_next(tree_kids(f->n), &f->slot, &e)) {
 			depth--;
 			continue;
 		}

@@ -189,9 +189,10 @@ static void migrate(struct strmap *m, size_t steps)
 {
 	while (m->old && steps--) {
 		struct strmap_ent *e = m->old[m->moved];
-		if (e && e != TOMB)
+		if (e && e != TOMB) {
 			place(m->slots, m->cap, e);
-		m->old[m->moved] = TOMB;
+			m->old[m->moved] = TOMB; /* an empty slot stays empty: probes must still stop */
+		}
 		if (++m->moved == m->old_cap) {
 			free(m->old);
 			m->old = NULL;

@@ -110,9 +110,9 @@ int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint
 	case ZOP_GETCHILDREN2: {
 		if (!n)
 			return ZNONODE;
-		jout_i32(out, (int32_t)n->kids.count);
+		jout_i32(out, (int32_t)tree_kids(n)->count);
 		struct strmap_ent *e;
-		for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+		for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
 			jout_buf(out, e->key, (int32_t)e->len);
 		if (type == ZOP_GETCHILDREN2) {
 			tree_stat(n, &st);

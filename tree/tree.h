@@ -44,14 +44,22 @@ struct tree_acl {
 struct tree_node {
 	struct strmap_ent ent; /* key = name, in the parent's children table */
 	struct tree_node *parent;
-	struct strmap kids;
-	uint8_t *data;
+	struct strmap *kids; /* NULL for a leaf (most znodes): see tree_kids */
+	uint8_t *data;    /* inside this allocation (after name) or a malloc of its own */
 	int32_t data_len; /* -1: null data */
+	uint32_t inline_cap; /* bytes reserved after name for data */
 	struct tree_stat stat;
 	struct tree_acl *acl;
 	struct tree_node *eph_next, *eph_prev; /* owner's ephemeral list */
 	char name[];
 };
+
+extern const struct strmap tree_no_kids;
+/* A node's children table, or an empty one for a leaf. */
+static inline const struct strmap *tree_kids(const struct tree_node *n)
+{
+	return n->kids ? n->kids : &tree_no_kids;
+}
 
 struct tree {
 	struct tree_node *root;

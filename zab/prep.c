@@ -56,7 +56,7 @@ static int record_for(const struct prep *p, const char *path, size_t len, struct
 	if (!n)
 		return 0;
 	out->stat = n->stat;
-	out->num_children = (int32_t)n->kids.count;
+	out->num_children = (int32_t)tree_kids(n)->count;
 	return 1;
 }
 

@@ -310,7 +310,7 @@ static void dump_node(const struct tree_node *n, struct lines *l)
 	int k = snprintf(s, cap, "%s cz=%llx mz=%llx ct=%lld mt=%lld v=%d cv=%d av=%d eo=%llx pz=%llx nc=%zu d=",
 			 path, (unsigned long long)st->czxid, (unsigned long long)st->mzxid, (long long)st->ctime,
 			 (long long)st->mtime, st->version, st->cversion, st->aversion,
-			 (unsigned long long)st->ephemeral_owner, (unsigned long long)st->pzxid, n->kids.count);
+			 (unsigned long long)st->ephemeral_owner, (unsigned long long)st->pzxid, tree_kids(n)->count);
 	size_t off = (size_t)k;
 	if (n->data_len < 0)
 		off += (size_t)snprintf(s + off, cap - off, "null");
@@ -322,7 +322,7 @@ static void dump_node(const struct tree_node *n, struct lines *l)
 	cr_assert_lt(off, cap);
 	add_line(l, s);
 	struct strmap_ent *e;
-	for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
 		dump_node((const struct tree_node *)e, l);
 }
 

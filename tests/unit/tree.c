@@ -237,7 +237,7 @@ static void dump_node(const struct tree_node *n, struct lines *l)
 	cr_assert_lt(off, cap);
 	add_line(l, s);
 	struct strmap_ent *e;
-	for (size_t i = 0; strmap_next(&n->kids, &i, &e);)
+	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
 		dump_node((const struct tree_node *)e, l);
 }
 
