@@ -605,6 +605,8 @@ static void reap_snapshot_child(void)
 			S.snapshots_taken++;
 			LOG_INFO("snapshot 0x%llx written in %lld ms", (unsigned long long)S.snap_zxid,
 				 (long long)(net_clock_ms() - S.last_snap_ms));
+			if (S.cfg.autopurge_interval_h > 0)
+				purge_old_files(); /* keep snapRetainCount between the timer's runs too */
 		} else {
 			LOG_ERROR("snapshot 0x%llx failed (child status %d); the logs still hold every txn",
 				  (unsigned long long)S.snap_zxid, status);
