@@ -451,7 +451,6 @@ static void sync_and_commit(void)
 	}
 	if (S.pq_count == 0)
 		zbuf_shrink(&S.arena, 1 << 20);
-	maybe_snapshot();
 	if (S.pipeline_blocked && pipeline_has_room(false)) {
 		S.pipeline_blocked = false;
 		uint64_t id;
@@ -530,8 +529,7 @@ static _Noreturn void snapshot_child(int64_t zxid)
 
 static void maybe_snapshot(void)
 {
-	if (S.snap_pid || (S.wal.txns_since_roll < S.snap_threshold && !S.snapshot_soon) ||
-	    wal_has_batch(&S.wal) || wal_busy(&S.wal))
+	if (S.snap_pid || (S.wal.txns_since_roll < S.snap_threshold && !S.snapshot_soon))
 		return;
 	S.snapshot_soon = false;
 	wal_roll(&S.wal); /* the next txn starts a new log file */
@@ -1395,8 +1393,8 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 	}
 	flush_dirty();
 	reap_dead();
-	if (S.snapshot_soon)
-		maybe_snapshot();
+	/* After the replies are out: the fork's pause then delays no answer already made. */
+	maybe_snapshot();
 	return S.ready != NULL || S.dirty != NULL;
 }
 

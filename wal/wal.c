@@ -91,8 +91,8 @@ int wal_append(struct wal *w, int64_t zxid, const uint8_t *entry, size_t len)
 	uint8_t *p = zbuf_reserve(&w->batch, 8 + 4 + len + 1);
 	if (!p)
 		return -ENOBUFS;
-	if (zbuf_len(&w->batch) == 0 && w->fd < 0)
-		w->file_zxid = zxid; /* a new file is named by its first txn */
+	if (zbuf_len(&w->batch) == 0)
+		w->batch_first_zxid = zxid; /* a new file is named by the first txn it holds */
 	be64_put(p, wal_adler32(1, entry, len));
 	be32_put(p + 8, (uint32_t)len);
 	memcpy(p + 12, entry, len);
@@ -148,10 +148,16 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void roll_now(struct wal *w);
+
 /* Open the file if needed and make room for n more bytes. */
 static int prepare(struct wal *w, size_t n)
 {
+	ZK_ASSERT(!wal_busy(w));
+	if (w->roll_pending)
+		roll_now(w);
 	if (w->fd < 0) {
+		w->file_zxid = w->batch_first_zxid;
 		int rc = open_file(w);
 		if (rc < 0)
 			return rc;
@@ -294,13 +300,23 @@ int wal_sync(struct wal *w)
 	return 0;
 }
 
-int wal_roll(struct wal *w)
+/* Close the current file now, or once the batch in flight is done with it; the batch
+ * written next starts log.<its first zxid>. */
+static void roll_now(struct wal *w)
 {
-	ZK_ASSERT(zbuf_len(&w->batch) == 0 && !wal_busy(w));
 	if (w->fd >= 0)
 		w->ops->close(w->fd);
 	w->fd = -1;
+	w->roll_pending = false;
+}
+
+int wal_roll(struct wal *w)
+{
 	w->txns_since_roll = 0;
+	if (wal_busy(w))
+		w->roll_pending = true;
+	else
+		roll_now(w);
 	return 0;
 }
 

@@ -52,7 +52,8 @@ struct wal {
 	off_t end, alloc;        /* write position, preallocated size */
 	int64_t file_zxid;       /* first zxid of the current file */
 	struct zbuf batch;       /* encoded records not yet written */
-	int64_t batch_last_zxid;
+	int64_t batch_first_zxid, batch_last_zxid;
+	bool roll_pending;       /* close the file when the batch in flight is done */
 	bool async;              /* io_uring in use */
 	struct uring ring;
 	struct zbuf inflight;    /* the batch being written and synced by the kernel */
@@ -85,7 +86,8 @@ int wal_complete(struct wal *w);
 static inline bool wal_busy(const struct wal *w) { return w->inflight_cqes > 0; }
 /* Make everything appended durable before returning (waits for one in flight). */
 int wal_sync(struct wal *w);
-/* Close the current file; the next append starts log.<its zxid>. Not while busy. */
+/* Start a new file: the next batch written goes to log.<its first zxid> (the file in use is
+ * closed now, or when the batch in flight is done with it). */
 int wal_roll(struct wal *w);
 static inline bool wal_has_batch(const struct wal *w) { return zbuf_len(&w->batch) > 0; }
 uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len);
