@@ -34,6 +34,9 @@ BUILD   ?= build
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Helpers shared by the unit tests (tree dumps, txn builders), linked into each of them.
+UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
+UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
 
 .PHONY: all run test test-long unit integration deps clean install bench
 all: zkd
@@ -45,9 +48,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(UNIT_SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDFLAGS) -lcriterion
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(UNIT_SUPPORT_OBJ) $(ALL_LDFLAGS) -lcriterion
 
 # `make run`: build and start on the embedded default (clientPort 2181, dataDir ./data).
 run: zkd

@@ -14,6 +14,7 @@
 #include "tree/tree.h"
 #include "tree/txn.h"
 #include "zab/prep.h"
+#include "tests/unit/support/support.h"
 
 #define NOUT 128
 
@@ -77,34 +78,29 @@ static void acl_out(struct jute_out *o, enum acl_kind k)
 static void body_create(const char *path, const char *data, int32_t flags, enum acl_kind acl)
 {
 	struct jute_out o;
-	zbuf_reset(&body);
-	jout_init(&o, &body);
+	t_jout_begin(&o, &body);
 	jout_str(&o, path);
 	jout_str(&o, data);
 	acl_out(&o, acl);
 	jout_i32(&o, flags);
-	cr_assert_eq(o.err, 0);
+	t_jout_done(&o);
 }
 
 static void body_delete(const char *path, int32_t version)
 {
 	struct jute_out o;
-	zbuf_reset(&body);
-	jout_init(&o, &body);
+	t_jout_begin(&o, &body);
 	jout_str(&o, path);
 	jout_i32(&o, version);
-	cr_assert_eq(o.err, 0);
+	t_jout_done(&o);
 }
 
 static void body_setdata(const char *path, const char *data, int32_t version)
 {
 	struct jute_out o;
-	zbuf_reset(&body);
-	jout_init(&o, &body);
-	jout_str(&o, path);
-	jout_str(&o, data);
-	jout_i32(&o, version);
-	cr_assert_eq(o.err, 0);
+	t_jout_begin(&o, &body);
+	t_txn_setdata(&o, path, data, t_len(data), version);
+	t_jout_done(&o);
 }
 
 /* Prep the request in `body`, decode the txn and check its header. */

@@ -4,7 +4,6 @@
  * and falls back to an older snapshot when the newest one does not validate. */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,43 +19,13 @@
 #include "tree/tree.h"
 #include "tree/txn.h"
 #include "wal/wal.h"
+#include "tests/unit/support/support.h"
 
 /* ---- directories and files ---- */
 
 static char base[64], snap_dir[96], log_dir[96];
 
-static void rm_files(const char *d)
-{
-	DIR *dp = opendir(d);
-	if (!dp)
-		return;
-	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char p[512];
-		snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-		unlink(p);
-	}
-	closedir(dp);
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
-	return st.st_size;
-}
-
-static void flip(const char *path, off_t off)
-{
-	int fd = open(path, O_RDWR);
-	cr_assert_geq(fd, 0);
-	uint8_t b;
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	b ^= 0x21;
-	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
-	close(fd);
-}
+static void flip(const char *path, off_t off) { t_flip(path, off, 0x21); }
 
 /* ---- the txns: built by hand, applied to the truth tree A as they are made ---- */
 
@@ -96,11 +65,9 @@ static struct jute_out begin(int64_t client, int32_t type)
 {
 	cr_assert_lt(NT, MAXT);
 	struct jute_out o;
-	zbuf_reset(&scratch);
-	jout_init(&o, &scratch);
 	int64_t z = NT + 1;
 	struct txn_hdr h = { client, (int32_t)z, z, 1700000000000LL + z * 1000, type };
-	txn_hdr_encode(&o, &h);
+	t_txn_begin(&o, &scratch, &h);
 	return o;
 }
 
@@ -132,30 +99,19 @@ static void g_session(int64_t id, int32_t timeout_ms)
 
 static void g_create(int64_t owner, const char *path, const void *data, int32_t dlen, bool digest, bool eph)
 {
-	size_t plen = (size_t)(strrchr(path, '/') - path);
-	struct tree_node *parent = tree_lookup(&A, path, plen ? plen : 1);
-	cr_assert_not_null(parent, "parent of %s", path);
+	int32_t cversion = t_parent(&A, path)->stat.cversion;
 	struct jute_out o = begin(owner, ZOP_CREATE2);
-	jout_str(&o, path);
-	jout_buf(&o, data, dlen);
 	if (digest)
-		jout_raw(&o, acl_digest, acl_digest_len);
+		t_txn_create(&o, path, data, dlen, acl_digest, acl_digest_len, eph, cversion + 1);
 	else
-		jout_raw(&o, tree_acl_open, tree_acl_open_len);
-	jout_bool(&o, eph);
-	jout_i32(&o, parent->stat.cversion + 1);
+		t_txn_create(&o, path, data, dlen, tree_acl_open, tree_acl_open_len, eph, cversion + 1);
 	commit(&o, ZOK);
 }
 
-/* A sequential create; returns the name made (static storage, one per call site's copy). */
+/* A sequential create; the name made goes to out. */
 static void g_seq(int64_t owner, const char *prefix, bool eph, char *out, size_t cap)
 {
-	size_t plen = (size_t)(strrchr(prefix, '/') - prefix);
-	struct tree_node *parent = tree_lookup(&A, prefix, plen);
-	cr_assert_not_null(parent);
-	struct zk_stat st;
-	tree_stat(parent, &st);
-	snprintf(out, cap, "%s%010d", prefix, st.p.cversion);
+	t_seq_name(&A, prefix, out, cap);
 	g_create(owner, out, "seq", 3, false, eph);
 }
 
@@ -164,9 +120,7 @@ static void g_set(const char *path, const void *data, int32_t dlen)
 	struct tree_node *n = tree_lookup(&A, path, strlen(path));
 	cr_assert_not_null(n, "%s", path);
 	struct jute_out o = begin(0x77, ZOP_SETDATA);
-	jout_str(&o, path);
-	jout_buf(&o, data, dlen);
-	jout_i32(&o, n->stat.version + 1);
+	t_txn_setdata(&o, path, data, dlen, n->stat.version + 1);
 	commit(&o, ZOK);
 }
 
@@ -268,24 +222,15 @@ static void scenario(void)
 
 static void setup(void)
 {
-	strcpy(base, "/tmp/zkd-recover-XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	static const struct t_acl_ent digest[] = { { 31, "digest", "bob:BfMrd0oNc4qeFXtlvRRdH2AHh6E=" },
+						    { 1, "world", "anyone" } };
+	t_tmpdir(base, sizeof base, "recover");
 	snprintf(snap_dir, sizeof snap_dir, "%s/snap", base);
 	snprintf(log_dir, sizeof log_dir, "%s/log", base);
 	cr_assert_eq(mkdir(snap_dir, 0755), 0);
 	cr_assert_eq(mkdir(log_dir, 0755), 0);
 	zbuf_init(&scratch, 1 << 20);
-	zbuf_init(&acl_buf, 1 << 10);
-	struct jute_out o;
-	jout_init(&o, &acl_buf);
-	jout_i32(&o, 2);
-	jout_i32(&o, 31);
-	jout_str(&o, "digest");
-	jout_str(&o, "bob:BfMrd0oNc4qeFXtlvRRdH2AHh6E=");
-	jout_i32(&o, 1);
-	jout_str(&o, "world");
-	jout_str(&o, "anyone");
-	cr_assert_eq(o.err, 0);
+	t_acl_build(&acl_buf, digest, 2);
 	acl_digest = zbuf_head(&acl_buf);
 	acl_digest_len = zbuf_len(&acl_buf);
 	cr_assert_eq(tree_init(&A, NULL, NULL), 0);
@@ -301,10 +246,8 @@ static void teardown(void)
 		free(T[z].bytes);
 	zbuf_free(&scratch);
 	zbuf_free(&acl_buf);
-	rm_files(snap_dir);
-	rm_files(log_dir);
-	rmdir(snap_dir);
-	rmdir(log_dir);
+	t_rm_tree(snap_dir);
+	t_rm_tree(log_dir);
 	rmdir(base);
 }
 
@@ -385,111 +328,12 @@ static void assert_same_sessions(const struct sess_set *want, const struct sess_
 	}
 }
 
-/* ---- dump: every node's path, stored stat, data and ACL, plus the counters, sorted ---- */
-
-struct lines {
-	char **v;
-	size_t n, cap;
-};
-
-static void add_line(struct lines *l, char *s)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		cr_assert_not_null(l->v);
-	}
-	l->v[l->n++] = s;
-}
-
-static void dump_node(const struct tree_node *n, struct lines *l)
-{
-	char path[512];
-	cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-	const struct tree_stat *st = &n->stat;
-	size_t cap = 512 + 2 * (size_t)(n->data_len > 0 ? n->data_len : 0) + 2 * n->acl->ent.len;
-	char *s = malloc(cap);
-	cr_assert_not_null(s);
-	int k = snprintf(s, cap, "%s cz=%llx mz=%llx ct=%lld mt=%lld v=%d cv=%d av=%d eo=%llx pz=%llx nc=%zu d=",
-			 path, (unsigned long long)st->czxid, (unsigned long long)st->mzxid, (long long)st->ctime,
-			 (long long)st->mtime, st->version, st->cversion, st->aversion,
-			 (unsigned long long)st->ephemeral_owner, (unsigned long long)st->pzxid, tree_kids(n)->count);
-	size_t off = (size_t)k;
-	if (n->data_len < 0)
-		off += (size_t)snprintf(s + off, cap - off, "null");
-	for (int32_t i = 0; i < n->data_len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->data[i]);
-	off += (size_t)snprintf(s + off, cap - off, " acl=");
-	for (uint32_t i = 0; i < n->acl->ent.len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->acl->bytes[i]);
-	cr_assert_lt(off, cap);
-	add_line(l, s);
-	struct strmap_ent *e;
-	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
-		dump_node((const struct tree_node *)e, l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *dump(const struct tree *t)
-{
-	struct lines l = { 0 };
-	dump_node(t->root, &l);
-	char *s;
-	cr_assert_geq(asprintf(&s, "#nodes=%llu bytes=%llu eph=%llu acls=%zu last=%llx",
-			       (unsigned long long)t->node_count, (unsigned long long)t->data_bytes,
-			       (unsigned long long)t->eph_count, t->acls.count, (unsigned long long)t->last_zxid), 0);
-	add_line(&l, s);
-	uint64_t owner;
-	void *v;
-	for (size_t i = 0; u64map_next(&t->ephemerals, &i, &owner, &v);) {
-		const struct tree_eph_list *el = v;
-		uint32_t count = 0;
-		for (const struct tree_node *n = el->head; n; n = n->eph_next, count++) {
-			char path[512];
-			cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-			cr_assert_eq(n->stat.ephemeral_owner, (int64_t)owner);
-			cr_assert_geq(asprintf(&s, "@eph %llx %s", (unsigned long long)owner, path), 0);
-			add_line(&l, s);
-		}
-		cr_assert_eq(count, el->count);
-	}
-	qsort(l.v, l.n, sizeof *l.v, cmp_str);
-	size_t total = 1;
-	for (size_t i = 0; i < l.n; i++)
-		total += strlen(l.v[i]) + 1;
-	char *out = malloc(total);
-	cr_assert_not_null(out);
-	size_t off = 0;
-	for (size_t i = 0; i < l.n; i++) {
-		size_t n = strlen(l.v[i]);
-		memcpy(out + off, l.v[i], n);
-		out[off + n] = '\n';
-		off += n + 1;
-		free(l.v[i]);
-	}
-	out[off] = 0;
-	free(l.v);
-	return out;
-}
+/* Every node's path, stored stat, data and ACL, plus the counters and last zxid, sorted. */
+static char *dump(const struct tree *t) { return t_tree_dump(t, T_DUMP_LAST_ZXID); }
 
 static void assert_same_tree(const struct tree *want, const struct tree *have, const char *what)
 {
-	char *dw = dump(want), *dh = dump(have);
-	if (strcmp(dw, dh) != 0) {
-		size_t i = 0, line = 0;
-		while (dw[i] && dw[i] == dh[i])
-			if (dw[i++] == '\n')
-				line = i;
-		cr_assert_fail("%s: trees differ at\n  want %.300s\n  got  %.300s", what, dw + line, dh + line);
-	}
-	cr_assert_eq(want->node_count, have->node_count);
-	cr_assert_eq(want->eph_count, have->eph_count);
-	free(dw);
-	free(dh);
+	t_assert_same_tree(want, have, T_DUMP_LAST_ZXID, what);
 }
 
 /* ---- writing the files ---- */
@@ -629,7 +473,7 @@ Test(recover, replay_over_a_snapshot_holding_later_txns, .init = setup, .fini = 
 	for (size_t a = 0; a < sizeof js / sizeof js[0]; a++)
 		for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++) {
 			int j = js[a], m = j + ks[b] > NT ? NT : j + ks[b];
-			rm_files(snap_dir);
+			t_rm_files(snap_dir);
 			snapshot_of(m, j);
 			char what[64];
 			snprintf(what, sizeof what, "snapshot.%x holding txns to %d", j, m);
@@ -704,7 +548,7 @@ Test(recover, replay_over_a_fuzzy_snapshot, .init = setup, .fini = teardown, .ti
 			fuzzy_visit(&f, &live, "/");
 			int m = fz_next - 1;
 			cr_assert_gt(m, j, "the walk saw later txns");
-			rm_files(snap_dir);
+			t_rm_files(snap_dir);
 			write_snapshot(&f, j, j);
 			tree_free(&live);
 			tree_free(&f);
@@ -758,7 +602,7 @@ Test(recover, torn_tail_is_cut_and_every_whole_txn_kept, .init = setup, .fini = 
 	cr_assert_eq(truncate(path, offs[4] + 25), 0);
 	cr_assert_eq(run_recover(), 0, "%s", err);
 	cr_assert_eq(res.truncated, 1);
-	cr_assert_eq(file_size(path), offs[4], "cut back to the start of the torn record");
+	cr_assert_eq(t_file_size(path), offs[4], "cut back to the start of the torn record");
 	expect_prefix_applied(NT - 1, "torn tail");
 	cr_assert_eq(res.txns, (uint64_t)(NT - 1 - 12));
 	/* Recovering again finds a clean log. */
@@ -775,7 +619,7 @@ Test(recover, torn_tail_with_zeroed_end_in_a_preallocated_file, .init = setup, .
 	log_path(path, sizeof path, 41);
 	off_t offs[16];
 	cr_assert_eq(record_starts(path, offs, 16), 5);
-	cr_assert_gt(file_size(path), offs[4] + 200, "preallocated");
+	cr_assert_gt(t_file_size(path), offs[4] + 200, "preallocated");
 	/* The last record's last bytes never reached the disk. */
 	off_t end = offs[4] + 13 + (off_t)T[NT].len;
 	int fd = open(path, O_WRONLY);
@@ -785,7 +629,7 @@ Test(recover, torn_tail_with_zeroed_end_in_a_preallocated_file, .init = setup, .
 	close(fd);
 	cr_assert_eq(run_recover(), 0, "%s", err);
 	cr_assert_eq(res.truncated, 1);
-	cr_assert_eq(file_size(path), offs[4]);
+	cr_assert_eq(t_file_size(path), offs[4]);
 	expect_prefix_applied(NT - 1, "zeroed tail");
 }
 
@@ -797,7 +641,7 @@ Test(recover, torn_first_record_of_the_newest_log, .init = setup, .fini = teardo
 	cr_assert_eq(truncate(path, WAL_HEADER_LEN + 30), 0);
 	cr_assert_eq(run_recover(), 0, "%s", err);
 	cr_assert_eq(res.truncated, 1);
-	cr_assert_eq(file_size(path), WAL_HEADER_LEN);
+	cr_assert_eq(t_file_size(path), WAL_HEADER_LEN);
 	expect_prefix_applied(40, "only the newest log's first record torn");
 }
 
@@ -822,11 +666,11 @@ Test(recover, flipped_byte_followed_by_valid_txns_stops_recovery, .init = setup,
 	log_path(path, sizeof path, 41);
 	off_t offs[16];
 	cr_assert_eq(record_starts(path, offs, 16), 5);
-	off_t size = file_size(path);
+	off_t size = t_file_size(path);
 	flip(path, offs[2] + 12 + 33); /* inside txn 43's body */
 	cr_assert_eq(run_recover(), -EBADMSG);
 	expect_err_names(path, offs[2]);
-	cr_assert_eq(file_size(path), size, "a corrupt log is never truncated");
+	cr_assert_eq(t_file_size(path), size, "a corrupt log is never truncated");
 	cr_assert_eq(res.truncated, 0);
 }
 
@@ -841,7 +685,7 @@ Test(recover, bad_record_in_an_older_log_stops_recovery, .init = setup, .fini = 
 	cr_assert_eq(truncate(path, offs[19] + 20), 0);
 	cr_assert_eq(run_recover(), -EBADMSG);
 	expect_err_names(path, offs[19]);
-	cr_assert_eq(file_size(path), offs[19] + 20, "not truncated");
+	cr_assert_eq(t_file_size(path), offs[19] + 20, "not truncated");
 }
 
 Test(recover, flipped_byte_in_an_older_log_stops_recovery, .init = setup, .fini = teardown, .timeout = 10)
@@ -866,7 +710,7 @@ Test(recover, falls_back_to_an_older_snapshot, .init = setup, .fini = teardown, 
 	write_logs(1, NT, 8);
 	char path[256];
 	snap_path(path, sizeof path, 30);
-	flip(path, file_size(path) / 2);
+	flip(path, t_file_size(path) / 2);
 	cr_assert_eq(run_recover(), 0, "%s", err);
 	cr_assert_eq(res.snap_zxid, 10);
 	cr_assert_eq(res.txns, (uint64_t)(NT - 10));
@@ -889,7 +733,7 @@ Test(recover, sessions_of_a_snapshot_that_fails_are_not_reported, .init = setup,
 	tree_free(&t);
 	char path[256];
 	snap_path(path, sizeof path, 20);
-	flip(path, file_size(path) - 6);
+	flip(path, t_file_size(path) - 6);
 	write_logs(1, NT, 50);
 	cr_assert_eq(run_recover(), 0, "%s", err);
 	cr_assert_eq(res.snap_zxid, 0);

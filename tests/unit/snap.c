@@ -4,13 +4,10 @@
  * and offset, and that a failed write leaves neither the snapshot nor its temporary file. */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net/jute.h"
@@ -19,96 +16,18 @@
 #include "tree/tree.h"
 #include "tree/txn.h"
 #include "wal/wal.h"
-
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-/* Leaks found now, while the test can still fail (LeakSanitizer at exit does not fail it). */
-static int leaks_now(void) { return __lsan_do_recoverable_leak_check(); }
-#else
-static int leaks_now(void) { return 0; }
-#endif
-
-/* ---- temp dir and file access ---- */
+#include "tests/unit/support/support.h"
 
 static char dir[64];
 
-static int count_files(const char *d)
-{
-	DIR *dp = opendir(d);
-	cr_assert_not_null(dp);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(dp)) != NULL;)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(dp);
-	return n;
-}
-
-static void rm_tree(const char *d)
-{
-	DIR *dp = opendir(d);
-	if (!dp)
-		return;
-	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char p[512];
-		snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-		unlink(p);
-	}
-	closedir(dp);
-	rmdir(d);
-}
-
-static uint8_t *slurp(const char *path, size_t *size)
-{
-	struct stat st;
-	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
-	*size = (size_t)st.st_size;
-	uint8_t *p = malloc(*size + 1);
-	cr_assert_not_null(p);
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, p, *size, 0), (ssize_t)*size);
-	close(fd);
-	return p;
-}
-
-static void spit(const char *path, const uint8_t *p, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, p, n), (ssize_t)n);
-	close(fd);
-}
-
 /* ---- ACLs and txns built by hand ---- */
 
-struct acl_ent {
-	int32_t perms;
-	const char *scheme, *id;
-};
-
 static struct zbuf acl_buf[4];
-static const struct acl_ent acl_digest[] = { { 31, "digest", "bob:BfMrd0oNc4qeFXtlvRRdH2AHh6E=" } };
-static const struct acl_ent acl_two[] = { { 1, "world", "anyone" }, { 31, "ip", "10.0.0.0/8" } };
-static const struct acl_ent acl_auth[] = { { 3, "auth", "" }, { 16, "sasl", "svc@REALM" },
-					   { 8, "x509", "CN=a" } };
-static const struct acl_ent acl_none[1];
-
-static void make_acl(struct zbuf *b, const struct acl_ent *v, int n)
-{
-	struct jute_out o;
-	zbuf_init(b, 1 << 16);
-	jout_init(&o, b);
-	jout_i32(&o, n);
-	for (int i = 0; i < n; i++) {
-		jout_i32(&o, v[i].perms);
-		jout_str(&o, v[i].scheme);
-		jout_str(&o, v[i].id);
-	}
-	cr_assert_eq(o.err, 0);
-}
+static const struct t_acl_ent acl_digest[] = { { 31, "digest", "bob:BfMrd0oNc4qeFXtlvRRdH2AHh6E=" } };
+static const struct t_acl_ent acl_two[] = { { 1, "world", "anyone" }, { 31, "ip", "10.0.0.0/8" } };
+static const struct t_acl_ent acl_auth[] = { { 3, "auth", "" }, { 16, "sasl", "svc@REALM" },
+					     { 8, "x509", "CN=a" } };
+static const struct t_acl_ent acl_none[1];
 
 #define ACL_OPEN (-1)
 #define ACL_DIGEST 0
@@ -131,41 +50,32 @@ static struct tree A, B;
 static struct zbuf scratch;
 static int64_t Z; /* the last zxid used */
 
-static void hdr(struct jute_out *o, int64_t client, int64_t zxid, int32_t type)
+static void begin(struct jute_out *o, int64_t client, int32_t type)
 {
+	int64_t zxid = ++Z;
 	struct txn_hdr h = { client, (int32_t)zxid, zxid, 1700000000000LL + zxid * 1000, type };
-	txn_hdr_encode(o, &h);
+	t_txn_begin(o, &scratch, &h);
 }
 
 static void apply_scratch(struct tree *t, int want)
 {
-	struct txn x;
-	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), 0, "test built a bad txn");
 	struct tree_result res;
-	cr_assert_eq(tree_apply(t, &x, &res), 0);
-	cr_assert_eq(res.err, want, "txn 0x%llx: %d", (unsigned long long)x.hdr.zxid, res.err);
+	int rc = t_apply(t, &scratch, &res);
+	cr_assert_eq(rc, want, "txn 0x%llx: %d", (unsigned long long)Z, rc);
 }
 
 /* Create with the parent's next cversion, as the leader would. */
 static void create(struct tree *t, int64_t owner, const char *path, const void *data, int32_t dlen,
 		   int acl, bool eph)
 {
-	size_t plen = (size_t)(strrchr(path, '/') - path);
-	struct tree_node *parent = tree_lookup(t, path, plen ? plen : 1);
-	cr_assert_not_null(parent, "parent of %s", path);
+	int32_t cversion = t_parent(t, path)->stat.cversion;
 	const uint8_t *ab;
 	size_t al;
 	acl_of(acl, &ab, &al);
 	struct jute_out o;
-	zbuf_reset(&scratch);
-	jout_init(&o, &scratch);
-	hdr(&o, owner, ++Z, ZOP_CREATE);
-	jout_str(&o, path);
-	jout_buf(&o, data, dlen);
-	jout_raw(&o, ab, al);
-	jout_bool(&o, eph);
-	jout_i32(&o, parent->stat.cversion + 1);
-	cr_assert_eq(o.err, 0);
+	begin(&o, owner, ZOP_CREATE);
+	t_txn_create(&o, path, data, dlen, ab, al, eph, cversion + 1);
+	t_jout_done(&o);
 	apply_scratch(t, ZOK);
 }
 
@@ -174,24 +84,18 @@ static void set_data(struct tree *t, const char *path, const void *data, int32_t
 	struct tree_node *n = tree_lookup(t, path, strlen(path));
 	cr_assert_not_null(n, "%s", path);
 	struct jute_out o;
-	zbuf_reset(&scratch);
-	jout_init(&o, &scratch);
-	hdr(&o, 0x77, ++Z, ZOP_SETDATA);
-	jout_str(&o, path);
-	jout_buf(&o, data, dlen);
-	jout_i32(&o, n->stat.version + 1);
-	cr_assert_eq(o.err, 0);
+	begin(&o, 0x77, ZOP_SETDATA);
+	t_txn_setdata(&o, path, data, dlen, n->stat.version + 1);
+	t_jout_done(&o);
 	apply_scratch(t, ZOK);
 }
 
 static void delete(struct tree *t, const char *path)
 {
 	struct jute_out o;
-	zbuf_reset(&scratch);
-	jout_init(&o, &scratch);
-	hdr(&o, 0x77, ++Z, ZOP_DELETE);
+	begin(&o, 0x77, ZOP_DELETE);
 	jout_str(&o, path);
-	cr_assert_eq(o.err, 0);
+	t_jout_done(&o);
 	apply_scratch(t, ZOK);
 }
 
@@ -199,12 +103,7 @@ static void delete(struct tree *t, const char *path)
 static void create_seq(struct tree *t, int64_t owner, const char *prefix, const char *data, bool eph)
 {
 	char path[256];
-	size_t plen = (size_t)(strrchr(prefix, '/') - prefix);
-	struct tree_node *parent = tree_lookup(t, prefix, plen);
-	cr_assert_not_null(parent);
-	struct zk_stat st;
-	tree_stat(parent, &st);
-	snprintf(path, sizeof path, "%s%010d", prefix, st.p.cversion);
+	t_seq_name(t, prefix, path, sizeof path);
 	create(t, owner, path, data, (int32_t)strlen(data), ACL_OPEN, eph);
 }
 
@@ -255,12 +154,11 @@ static void build(struct tree *t)
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/zkd-snap-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	make_acl(&acl_buf[ACL_DIGEST], acl_digest, 1);
-	make_acl(&acl_buf[ACL_TWO], acl_two, 2);
-	make_acl(&acl_buf[ACL_AUTH], acl_auth, 3);
-	make_acl(&acl_buf[ACL_EMPTY], acl_none, 0);
+	t_tmpdir(dir, sizeof dir, "snap");
+	t_acl_build(&acl_buf[ACL_DIGEST], acl_digest, 1);
+	t_acl_build(&acl_buf[ACL_TWO], acl_two, 2);
+	t_acl_build(&acl_buf[ACL_AUTH], acl_auth, 3);
+	t_acl_build(&acl_buf[ACL_EMPTY], acl_none, 0);
 	zbuf_init(&scratch, 1 << 22);
 	big = malloc(BIG_LEN);
 	cr_assert_not_null(big);
@@ -279,115 +177,12 @@ static void teardown(void)
 	for (int i = 0; i < 4; i++)
 		zbuf_free(&acl_buf[i]);
 	free(big);
-	rm_tree(dir);
+	t_rm_tree(dir);
 }
 
-/* ---- dump: every node's path, stored stat, data and ACL, plus the counters, sorted ---- */
-
-struct lines {
-	char **v;
-	size_t n, cap;
-};
-
-static void add_line(struct lines *l, char *s)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		cr_assert_not_null(l->v);
-	}
-	l->v[l->n++] = s;
-}
-
-static void dump_node(const struct tree_node *n, struct lines *l)
-{
-	char path[8192];
-	cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-	const struct tree_stat *st = &n->stat;
-	size_t cap = 512 + 2 * (size_t)(n->data_len > 0 ? n->data_len : 0) + 2 * n->acl->ent.len + strlen(path);
-	char *s = malloc(cap);
-	cr_assert_not_null(s);
-	int k = snprintf(s, cap, "%s cz=%llx mz=%llx ct=%lld mt=%lld v=%d cv=%d av=%d eo=%llx pz=%llx nc=%zu d=",
-			 path, (unsigned long long)st->czxid, (unsigned long long)st->mzxid, (long long)st->ctime,
-			 (long long)st->mtime, st->version, st->cversion, st->aversion,
-			 (unsigned long long)st->ephemeral_owner, (unsigned long long)st->pzxid, tree_kids(n)->count);
-	size_t off = (size_t)k;
-	if (n->data_len < 0)
-		off += (size_t)snprintf(s + off, cap - off, "null");
-	for (int32_t i = 0; i < n->data_len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->data[i]);
-	off += (size_t)snprintf(s + off, cap - off, " acl=");
-	for (uint32_t i = 0; i < n->acl->ent.len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->acl->bytes[i]);
-	cr_assert_lt(off, cap);
-	add_line(l, s);
-	struct strmap_ent *e;
-	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
-		dump_node((const struct tree_node *)e, l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *dump(const struct tree *t)
-{
-	struct lines l = { 0 };
-	dump_node(t->root, &l);
-	char *s;
-	cr_assert_geq(asprintf(&s, "#nodes=%llu bytes=%llu eph=%llu acls=%zu", (unsigned long long)t->node_count,
-			       (unsigned long long)t->data_bytes, (unsigned long long)t->eph_count, t->acls.count), 0);
-	add_line(&l, s);
-	uint64_t owner;
-	void *v;
-	for (size_t i = 0; u64map_next(&t->ephemerals, &i, &owner, &v);) {
-		const struct tree_eph_list *el = v;
-		uint32_t count = 0;
-		for (const struct tree_node *n = el->head; n; n = n->eph_next, count++) {
-			char path[8192];
-			cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-			cr_assert_eq(n->stat.ephemeral_owner, (int64_t)owner);
-			cr_assert_geq(asprintf(&s, "@eph %llx %s", (unsigned long long)owner, path), 0);
-			add_line(&l, s);
-		}
-		cr_assert_eq(count, el->count);
-	}
-	qsort(l.v, l.n, sizeof *l.v, cmp_str);
-	size_t total = 1;
-	for (size_t i = 0; i < l.n; i++)
-		total += strlen(l.v[i]) + 1;
-	char *out = malloc(total);
-	cr_assert_not_null(out);
-	size_t off = 0;
-	for (size_t i = 0; i < l.n; i++) {
-		size_t n = strlen(l.v[i]);
-		memcpy(out + off, l.v[i], n);
-		out[off + n] = '\n';
-		off += n + 1;
-		free(l.v[i]);
-	}
-	out[off] = 0;
-	free(l.v);
-	return out;
-}
-
-static void assert_same_tree(const struct tree *a, const struct tree *b)
-{
-	char *da = dump(a), *db = dump(b);
-	if (strcmp(da, db) != 0) {
-		/* Name the first line that differs; whole dumps are too long to read. */
-		size_t i = 0, line = 0;
-		while (da[i] && da[i] == db[i])
-			if (da[i++] == '\n')
-				line = i;
-		cr_assert_fail("trees differ at\n  want %.200s\n  got  %.200s", da + line, db + line);
-	}
-	cr_assert_eq(a->node_count, b->node_count);
-	cr_assert_eq(a->eph_count, b->eph_count);
-	free(da);
-	free(db);
-}
+/* Every node's path, stored stat, data and ACL, plus the counters; not the last zxid, which
+ * a loaded snapshot does not carry. */
+static void assert_same_tree(const struct tree *a, const struct tree *b) { t_assert_same_tree(a, b, 0, "snapshot"); }
 
 /* ---- sessions seen by the loader ---- */
 
@@ -419,7 +214,7 @@ Test(snap, round_trip_keeps_every_node_session_and_counter, .init = setup, .fini
 	cr_assert_geq(A.acls.count, 5);
 	char path[256], err[512] = "";
 	write_snap(Z, path, sizeof path);
-	cr_assert_eq(count_files(dir), 1, "only snapshot.<zxid>: no temporary file is left");
+	cr_assert_eq(t_count_files(dir), 1, "only snapshot.<zxid>: no temporary file is left");
 	char want[64];
 	snprintf(want, sizeof want, "snapshot.%llx", (unsigned long long)Z);
 	cr_assert_not_null(strstr(path, want));
@@ -559,7 +354,7 @@ Test(snap, file_is_zookeepers_format, .init = setup, .fini = teardown, .timeout 
 	char path[256];
 	write_snap(Z, path, sizeof path);
 	size_t size;
-	uint8_t *p = slurp(path, &size);
+	uint8_t *p = t_slurp(path, &size);
 	struct layout L = parse_layout(p, size, &A);
 	cr_assert_eq(L.nodes, A.node_count);
 	cr_assert_eq(be32_get(p + L.first_node), 0, "root path \"\"");
@@ -576,7 +371,7 @@ static void expect_refused(const char *path, const char *what)
 	int rc = snap_load(&zk_fileops_posix, path, &t, NULL, NULL, err, sizeof err);
 	tree_free(&t);
 	cr_assert_eq(rc, -EBADMSG, "%s: rc %d (%s)", what, rc, err);
-	cr_assert_eq(leaks_now(), 0, "%s: the failed load leaked", what);
+	cr_assert_eq(t_leaks_now(), 0, "%s: the failed load leaked", what);
 	cr_assert_not_null(strstr(err, path), "%s: the file is named: %s", what, err);
 	cr_assert_not_null(strstr(err, "offset"), "%s: an offset is named: %s", what, err);
 }
@@ -587,7 +382,7 @@ Test(snap, any_flipped_byte_is_refused, .init = setup, .fini = teardown, .timeou
 	char path[256];
 	write_snap(Z, path, sizeof path);
 	size_t size;
-	uint8_t *orig = slurp(path, &size);
+	uint8_t *orig = t_slurp(path, &size);
 	struct layout L = parse_layout(orig, size, &A);
 	const struct { size_t off; const char *what; } at[] = {
 		{ 0, "magic" },
@@ -612,11 +407,11 @@ Test(snap, any_flipped_byte_is_refused, .init = setup, .fini = teardown, .timeou
 	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
 		memcpy(p, orig, size);
 		p[at[i].off] ^= 0x10;
-		spit(path, p, size);
+		t_spit(path, p, size);
 		expect_refused(path, at[i].what);
 	}
 	/* Unflipped, it still loads: the failures above were the flips. */
-	spit(path, orig, size);
+	t_spit(path, orig, size);
 	char err[512];
 	cr_assert_eq(snap_load(&zk_fileops_posix, path, &B, NULL, NULL, err, sizeof err), 0, "%s", err);
 	free(p);
@@ -629,12 +424,12 @@ Test(snap, truncated_file_is_refused, .init = setup, .fini = teardown, .timeout 
 	char path[256];
 	write_snap(Z, path, sizeof path);
 	size_t size;
-	uint8_t *orig = slurp(path, &size);
+	uint8_t *orig = t_slurp(path, &size);
 	struct layout L = parse_layout(orig, size, &A);
 	const size_t cut[] = { 0, 3, 9, 16, 20, L.acls + 10, L.first_node + 2, L.data_off[0], size / 2,
 			       L.end_marker, L.checksum, L.checksum + 4, size - 5, size - 1 };
 	for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
-		spit(path, orig, cut[i]);
+		t_spit(path, orig, cut[i]);
 		char what[32];
 		snprintf(what, sizeof what, "cut at %zu of %zu", cut[i], size);
 		struct tree t;
@@ -708,7 +503,7 @@ static void craft(const char *path, const int64_t *acl_idx, size_t nacl, const s
 	jout_str(&o, "/");
 	jout_raw(&o, trail, ntrail);
 	cr_assert_eq(o.err, 0);
-	spit(path, zbuf_head(&b), zbuf_len(&b));
+	t_spit(path, zbuf_head(&b), zbuf_len(&b));
 	zbuf_free(&b);
 }
 
@@ -777,7 +572,7 @@ Test(snap, duplicate_acl_index_keeps_the_later_list, .init = setup, .fini = tear
 	struct tree_node *a = tree_lookup(&B, "/a", 2);
 	cr_assert_not_null(a);
 	cr_assert_arr_eq(a->acl->bytes, zbuf_head(&acl_buf[ACL_DIGEST]), zbuf_len(&acl_buf[ACL_DIGEST]));
-	cr_assert_eq(leaks_now(), 0, "the replaced ACL list leaked");
+	cr_assert_eq(t_leaks_now(), 0, "the replaced ACL list leaked");
 }
 
 /* ---- failed writes ---- */
@@ -830,7 +625,7 @@ static void expect_write_fails(int want)
 	cr_assert_eq(rc, want, "rc %d: %s", rc, err);
 	cr_assert_neq(err[0], 0, "the error is described");
 	cr_assert_not_null(strstr(err, "snapshot"), "%s", err);
-	cr_assert_eq(count_files(dir), 0, "neither snapshot.<zxid> nor a temporary file is left");
+	cr_assert_eq(t_count_files(dir), 0, "neither snapshot.<zxid> nor a temporary file is left");
 }
 
 Test(snap, failed_rename_leaves_nothing, .init = setup, .fini = teardown, .timeout = 10)
@@ -869,6 +664,6 @@ Test(snap, failed_write_keeps_an_older_snapshot, .init = setup, .fini = teardown
 	struct zk_fileops o = failing_ops();
 	fail_pwrite_at = 1;
 	cr_assert_eq(snap_write(&o, dir, Z, &A, sessions, NSESSIONS, err, sizeof err), -ENOSPC);
-	cr_assert_eq(count_files(dir), 1);
+	cr_assert_eq(t_count_files(dir), 1);
 	cr_assert_eq(snap_load(&zk_fileops_posix, path, &B, NULL, NULL, err, sizeof err), 0, "%s", err);
 }

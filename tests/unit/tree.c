@@ -14,96 +14,59 @@
 #include "tree/ops.h"
 #include "tree/tree.h"
 #include "tree/txn.h"
+#include "tests/unit/support/support.h"
 
 /* ---- txn builders ---- */
 
 static int64_t time_of(int64_t zxid) { return 1600000000000LL + (zxid & 0xffffff) * 10; }
 
-static void hdr(struct jute_out *o, int64_t client, int64_t zxid, int32_t type)
+static void begin(struct jute_out *o, struct zbuf *b, int64_t client, int64_t zxid, int32_t type)
 {
 	struct txn_hdr h = { client, (int32_t)(zxid & 0xffff), zxid, time_of(zxid), type };
-	txn_hdr_encode(o, &h);
+	t_txn_begin(o, b, &h);
 }
 
 static void tx_create(struct zbuf *b, int64_t client, int64_t zxid, const char *path,
 		      const char *data, bool eph, int32_t pcv)
 {
 	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, client, zxid, ZOP_CREATE);
-	jout_str(&o, path);
-	jout_str(&o, data);
-	jout_raw(&o, tree_acl_open, tree_acl_open_len);
-	jout_bool(&o, eph);
-	jout_i32(&o, pcv);
-	cr_assert_eq(o.err, 0);
+	begin(&o, b, client, zxid, ZOP_CREATE);
+	t_txn_create(&o, path, data, t_len(data), tree_acl_open, tree_acl_open_len, eph, pcv);
+	t_jout_done(&o);
 }
 
 static void tx_delete(struct zbuf *b, int64_t zxid, const char *path)
 {
 	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, 0x77, zxid, ZOP_DELETE);
+	begin(&o, b, 0x77, zxid, ZOP_DELETE);
 	jout_str(&o, path);
-	cr_assert_eq(o.err, 0);
+	t_jout_done(&o);
 }
 
 static void tx_setdata(struct zbuf *b, int64_t zxid, const char *path, const char *data, int32_t version)
 {
 	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, 0x77, zxid, ZOP_SETDATA);
-	jout_str(&o, path);
-	jout_str(&o, data);
-	jout_i32(&o, version);
-	cr_assert_eq(o.err, 0);
+	begin(&o, b, 0x77, zxid, ZOP_SETDATA);
+	t_txn_setdata(&o, path, data, t_len(data), version);
+	t_jout_done(&o);
 }
 
 /* npaths < 0: the empty body of old logs. */
 static void tx_close(struct zbuf *b, int64_t client, int64_t zxid, const char *const *paths, int npaths)
 {
 	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, client, zxid, ZOP_CLOSESESSION);
-	if (npaths >= 0) {
-		jout_i32(&o, npaths);
-		for (int i = 0; i < npaths; i++)
-			jout_str(&o, paths[i]);
-	}
-	cr_assert_eq(o.err, 0);
+	begin(&o, b, client, zxid, ZOP_CLOSESESSION);
+	t_txn_close(&o, paths, npaths);
+	t_jout_done(&o);
 }
 
-static void tx_error(struct zbuf *b, int64_t zxid, int32_t err)
+/* An error txn (err) or a createSession (timeout): a header and one int. */
+static void tx_int(struct zbuf *b, int64_t client, int64_t zxid, int32_t type, int32_t v)
 {
 	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, 0x77, zxid, ZOP_ERROR);
-	jout_i32(&o, err);
-	cr_assert_eq(o.err, 0);
-}
-
-static void tx_session(struct zbuf *b, int64_t client, int64_t zxid, int32_t timeout)
-{
-	struct jute_out o;
-	zbuf_reset(b);
-	jout_init(&o, b);
-	hdr(&o, client, zxid, ZOP_CREATESESSION);
-	jout_i32(&o, timeout);
-	cr_assert_eq(o.err, 0);
-}
-
-static int apply_buf(struct tree *t, const struct zbuf *b, struct tree_result *res)
-{
-	struct txn x;
-	cr_assert_eq(txn_decode(zbuf_head(b), zbuf_len(b), &x), 0, "test built a bad txn");
-	int rc = tree_apply(t, &x, res);
-	cr_assert_eq(rc, 0, "tree_apply failed: %d", rc);
-	return res->err;
+	begin(&o, b, client, zxid, type);
+	jout_i32(&o, v);
+	t_jout_done(&o);
 }
 
 /* Scratch buffer: build a txn in it and apply at once. */
@@ -114,65 +77,43 @@ static int do_create(struct tree *t, int64_t client, int64_t zxid, const char *p
 		     const char *data, bool eph, int32_t pcv)
 {
 	tx_create(&scratch, client, zxid, path, data, eph, pcv);
-	return apply_buf(t, &scratch, &last_res);
+	return t_apply(t, &scratch, &last_res);
 }
 
 static int do_delete(struct tree *t, int64_t zxid, const char *path)
 {
 	tx_delete(&scratch, zxid, path);
-	return apply_buf(t, &scratch, &last_res);
+	return t_apply(t, &scratch, &last_res);
 }
 
 static int do_setdata(struct tree *t, int64_t zxid, const char *path, const char *data, int32_t version)
 {
 	tx_setdata(&scratch, zxid, path, data, version);
-	return apply_buf(t, &scratch, &last_res);
+	return t_apply(t, &scratch, &last_res);
 }
 
 static int do_close(struct tree *t, int64_t client, int64_t zxid, const char *const *paths, int npaths)
 {
 	tx_close(&scratch, client, zxid, paths, npaths);
-	return apply_buf(t, &scratch, &last_res);
+	return t_apply(t, &scratch, &last_res);
 }
 
 /* ---- watch events ---- */
 
-struct ev {
-	uint64_t watcher;
-	int type;
-	char path[64];
-};
-static struct ev evs[256];
-static int nev;
-
-static void on_fire(void *ctx, uint64_t watcher, int event, const char *path, size_t len)
-{
-	(void)ctx;
-	cr_assert_lt(nev, 256);
-	cr_assert_lt(len, sizeof evs[0].path);
-	evs[nev].watcher = watcher;
-	evs[nev].type = event;
-	memcpy(evs[nev].path, path, len);
-	evs[nev].path[len] = 0;
-	nev++;
-}
+static struct t_events ev;
 
 static int count_ev(uint64_t watcher, int type, const char *path)
 {
-	int n = 0;
-	for (int i = 0; i < nev; i++)
-		if (evs[i].watcher == watcher && evs[i].type == type && strcmp(evs[i].path, path) == 0)
-			n++;
-	return n;
+	return t_events_count(&ev, watcher, type, path);
 }
 
 static struct tree T;
 
 static void setup(void)
 {
-	nev = 0;
+	ev.n = 0;
 	zbuf_init(&scratch, 1 << 20);
-	cr_assert_eq(tree_init(&T, on_fire, NULL), 0);
+	cr_assert_eq(tree_init(&T, t_on_fire, &ev), 0);
 }
 
 static void teardown(void)
@@ -195,96 +136,8 @@ static struct zk_stat stat_of(const struct tree *t, const char *path)
 	return st;
 }
 
-/* ---- dump: every node's path, Stat, data and ACL, plus the counters, sorted ---- */
-
-struct lines {
-	char **v;
-	size_t n, cap;
-};
-
-static void add_line(struct lines *l, char *s)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		cr_assert_not_null(l->v);
-	}
-	l->v[l->n++] = s;
-}
-
-static void dump_node(const struct tree_node *n, struct lines *l)
-{
-	char path[8192];
-	cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-	struct zk_stat st;
-	tree_stat(n, &st);
-	size_t cap = 512 + 2 * (size_t)(n->data_len > 0 ? n->data_len : 0) + 2 * n->acl->ent.len + strlen(path);
-	char *s = malloc(cap);
-	cr_assert_not_null(s);
-	int k = snprintf(s, cap, "%s cz=%lld mz=%lld ct=%lld mt=%lld v=%d cv=%d av=%d eo=%lld pz=%lld dl=%d nc=%d d=",
-			 path, (long long)st.p.czxid, (long long)st.p.mzxid, (long long)st.p.ctime,
-			 (long long)st.p.mtime, st.p.version, st.p.cversion, st.p.aversion,
-			 (long long)st.p.ephemeral_owner, (long long)st.p.pzxid, st.data_length,
-			 st.num_children);
-	size_t off = (size_t)k;
-	if (n->data_len < 0)
-		off += (size_t)snprintf(s + off, cap - off, "null");
-	for (int32_t i = 0; i < n->data_len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->data[i]);
-	off += (size_t)snprintf(s + off, cap - off, " acl=");
-	for (uint32_t i = 0; i < n->acl->ent.len; i++)
-		off += (size_t)snprintf(s + off, cap - off, "%02x", n->acl->bytes[i]);
-	cr_assert_lt(off, cap);
-	add_line(l, s);
-	struct strmap_ent *e;
-	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
-		dump_node((const struct tree_node *)e, l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *dump(const struct tree *t)
-{
-	struct lines l = { 0 };
-	dump_node(t->root, &l);
-	char *s;
-	cr_assert_geq(asprintf(&s, "#nodes=%llu bytes=%llu eph=%llu last=%lld acls=%zu",
-			       (unsigned long long)t->node_count, (unsigned long long)t->data_bytes,
-			       (unsigned long long)t->eph_count, (long long)t->last_zxid, t->acls.count), 0);
-	add_line(&l, s);
-	/* Each session's ephemeral list, as paths. */
-	uint64_t owner;
-	void *v;
-	for (size_t i = 0; u64map_next(&t->ephemerals, &i, &owner, &v);) {
-		const struct tree_eph_list *el = v;
-		for (const struct tree_node *n = el->head; n; n = n->eph_next) {
-			char path[8192];
-			cr_assert_geq(tree_node_path(n, path, sizeof path), 0);
-			cr_assert_geq(asprintf(&s, "@eph %llx %s", (unsigned long long)owner, path), 0);
-			add_line(&l, s);
-		}
-	}
-	qsort(l.v, l.n, sizeof *l.v, cmp_str);
-	size_t total = 1;
-	for (size_t i = 0; i < l.n; i++)
-		total += strlen(l.v[i]) + 1;
-	char *out = malloc(total);
-	cr_assert_not_null(out);
-	size_t off = 0;
-	for (size_t i = 0; i < l.n; i++) {
-		size_t n = strlen(l.v[i]);
-		memcpy(out + off, l.v[i], n);
-		out[off + n] = '\n';
-		off += n + 1;
-		free(l.v[i]);
-	}
-	out[off] = 0;
-	free(l.v);
-	return out;
-}
+/* Every node's path, Stat, data and ACL, plus the counters and last zxid, sorted. */
+static char *dump(const struct tree *t) { return t_tree_dump(t, T_DUMP_LAST_ZXID); }
 
 /* ---- tree_init ---- */
 
@@ -473,10 +326,10 @@ Test(tree, error_txn_returns_its_err, .init = setup, .fini = teardown, .timeout 
 {
 	char *before = dump(&T);
 	struct tree_result res;
-	tx_error(&scratch, 0x100000009LL, ZBADVERSION);
-	cr_assert_eq(apply_buf(&T, &scratch, &res), ZBADVERSION);
-	tx_session(&scratch, 0x99, 0x10000000aLL, 30000);
-	cr_assert_eq(apply_buf(&T, &scratch, &res), ZOK);
+	tx_int(&scratch, 0x77, 0x100000009LL, ZOP_ERROR, ZBADVERSION);
+	cr_assert_eq(t_apply(&T, &scratch, &res), ZBADVERSION);
+	tx_int(&scratch, 0x99, 0x10000000aLL, ZOP_CREATESESSION, 30000);
+	cr_assert_eq(t_apply(&T, &scratch, &res), ZOK);
 	cr_assert_eq(T.last_zxid, 0x10000000aLL);
 	T.last_zxid = 0;
 	char *after = dump(&T);
@@ -579,8 +432,8 @@ static int build_history(struct zbuf *txns)
 	tx_setdata(&txns[n++], Z(9), "/a/b", "B4", 1);
 	tx_delete(&txns[n++], Z(10), "/x");
 	tx_create(&txns[n++], S2, Z(11), "/x", NULL, true, 3);
-	tx_error(&txns[n++], Z(12), ZNODEEXISTS);
-	tx_session(&txns[n++], S3, Z(13), 30000);
+	tx_int(&txns[n++], 0x77, Z(12), ZOP_ERROR, ZNODEEXISTS);
+	tx_int(&txns[n++], S3, Z(13), ZOP_CREATESESSION, 30000);
 	tx_close(&txns[n++], S1, Z(14), close1, 1);
 	tx_create(&txns[n++], S2, Z(15), "/a/d", "D", true, 4);
 	tx_create(&txns[n++], S3, Z(16), "/a/b/s0000000000", "q", false, 1);
@@ -597,7 +450,7 @@ static void apply_range(struct tree *t, struct zbuf *txns, int from, int to)
 {
 	struct tree_result res;
 	for (int i = from; i < to; i++)
-		apply_buf(t, &txns[i], &res);
+		t_apply(t, &txns[i], &res);
 }
 
 Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
@@ -605,7 +458,7 @@ Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
 	struct zbuf txns[24];
 	int n = build_history(txns);
 	struct tree t;
-	cr_assert_eq(tree_init(&t, on_fire, NULL), 0);
+	cr_assert_eq(tree_init(&t, t_on_fire, &ev), 0);
 	apply_range(&t, txns, 0, n);
 	char *want = dump(&t);
 	/* Sanity: the history did what it says. */
@@ -623,7 +476,7 @@ Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
 	/* A snapshot taken after txn m, replayed from any k <= m (fuzzy snapshot). */
 	for (int m = 0; m <= n; m++) {
 		for (int k = 0; k <= m; k++) {
-			cr_assert_eq(tree_init(&t, on_fire, NULL), 0);
+			cr_assert_eq(tree_init(&t, t_on_fire, &ev), 0);
 			apply_range(&t, txns, 0, m);
 			apply_range(&t, txns, k, n);
 			char *got = dump(&t);
@@ -740,9 +593,7 @@ Test(tree, acls_are_interned_and_released, .init = setup, .fini = teardown, .tim
 	zbuf_init(&b, 1024);
 	for (int i = 0; i < 2; i++) {
 		struct jute_out o;
-		zbuf_reset(&b);
-		jout_init(&o, &b);
-		hdr(&o, 1, 10 + i, ZOP_CREATE);
+		begin(&o, &b, 1, 10 + i, ZOP_CREATE);
 		jout_str(&o, i ? "/d2" : "/d1");
 		jout_str(&o, "x");
 		jout_i32(&o, 1);
@@ -752,7 +603,7 @@ Test(tree, acls_are_interned_and_released, .init = setup, .fini = teardown, .tim
 		jout_bool(&o, false);
 		jout_i32(&o, i + 1);
 		struct tree_result res;
-		cr_assert_eq(apply_buf(&T, &b, &res), ZOK);
+		cr_assert_eq(t_apply(&T, &b, &res), ZOK);
 	}
 	cr_assert_eq(T.acls.count, acls0 + 1);
 	cr_assert_eq(look(&T, "/d1")->acl, look(&T, "/d2")->acl);
@@ -772,21 +623,21 @@ Test(tree, create_fires_created_and_parent_children_changed, .init = setup, .fin
 	cr_assert_eq(watches_add(&T.watches, WATCH_CHILD, "/", 1, 2), 0);   /* getChildren("/") */
 	cr_assert_eq(watches_add(&T.watches, WATCH_CHILD, "/w", 2, 3), 0);  /* not fired by create */
 	cr_assert_eq(do_create(&T, 1, 10, "/w", NULL, false, 1), ZOK);
-	cr_assert_eq(nev, 2);
+	cr_assert_eq(ev.n, 2);
 	cr_assert_eq(count_ev(1, ZEV_CREATED, "/w"), 1);
 	cr_assert_eq(count_ev(2, ZEV_CHILDREN_CHANGED, "/"), 1);
 	/* Data event before the parent's child event, as ZooKeeper. */
-	cr_assert_eq(evs[0].type, ZEV_CREATED);
+	cr_assert_eq(ev.v[0].type, ZEV_CREATED);
 	cr_assert_eq(watches_total(&T.watches), 1, "fired watches are gone; /w's child watch stays");
 
 	/* Nested: the parent path is "/w", not "/". */
 	cr_assert_eq(do_create(&T, 1, 11, "/w/x", NULL, false, 1), ZOK);
-	cr_assert_eq(nev, 3);
+	cr_assert_eq(ev.n, 3);
 	cr_assert_eq(count_ev(3, ZEV_CHILDREN_CHANGED, "/w"), 1);
 	/* One-shot: nothing fires a second time. */
 	cr_assert_eq(do_create(&T, 1, 12, "/w/y", NULL, false, 2), ZOK);
 	cr_assert_eq(do_delete(&T, 13, "/w/y"), ZOK);
-	cr_assert_eq(nev, 3);
+	cr_assert_eq(ev.n, 3);
 	cr_assert_eq(watches_total(&T.watches), 0);
 }
 
@@ -803,7 +654,7 @@ Test(tree, delete_fires_deleted_once_per_watcher, .init = setup, .fini = teardow
 	cr_assert_eq(count_ev(8, ZEV_DELETED, "/w"), 1);
 	cr_assert_eq(count_ev(9, ZEV_DELETED, "/w"), 1);
 	cr_assert_eq(count_ev(7, ZEV_CHILDREN_CHANGED, "/"), 1, "the parent's watch is a different path");
-	cr_assert_eq(nev, 4);
+	cr_assert_eq(ev.n, 4);
 	cr_assert_eq(watches_total(&T.watches), 0);
 
 	/* A later delete in another pass is not suppressed by the earlier generation. */
@@ -819,10 +670,10 @@ Test(tree, setdata_fires_data_changed_once, .init = setup, .fini = teardown, .ti
 	cr_assert_eq(watches_add(&T.watches, WATCH_DATA, "/w", 2, 5), 0);
 	cr_assert_eq(watches_add(&T.watches, WATCH_CHILD, "/w", 2, 6), 0);
 	cr_assert_eq(do_setdata(&T, 11, "/w", "y", 1), ZOK);
-	cr_assert_eq(nev, 1);
+	cr_assert_eq(ev.n, 1);
 	cr_assert_eq(count_ev(5, ZEV_DATA_CHANGED, "/w"), 1);
 	cr_assert_eq(do_setdata(&T, 12, "/w", "z", 2), ZOK);
-	cr_assert_eq(nev, 1, "one-shot");
+	cr_assert_eq(ev.n, 1, "one-shot");
 }
 
 Test(tree, close_session_fires_deleted_for_its_ephemerals, .init = setup, .fini = teardown, .timeout = 10)
@@ -837,7 +688,7 @@ Test(tree, close_session_fires_deleted_for_its_ephemerals, .init = setup, .fini 
 	cr_assert_eq(count_ev(1, ZEV_DELETED, "/e"), 1);
 	cr_assert_eq(count_ev(1, ZEV_DELETED, "/f"), 1, "an unlisted ephemeral fires too");
 	cr_assert_eq(count_ev(2, ZEV_CHILDREN_CHANGED, "/"), 1);
-	cr_assert_eq(nev, 3);
+	cr_assert_eq(ev.n, 3);
 }
 
 /* Regression (fuzz_txn, tests/fuzz/regressions/txn-cversion-overflow.bin): a create txn with

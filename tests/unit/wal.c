@@ -12,8 +12,8 @@
 
 #include "net/jute.h"
 #include "wal/wal.h"
+#include "tests/unit/support/support.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,22 +97,6 @@ Test(wal, records_read_back_from_the_file, .timeout = 10)
 
 static char dir[64];
 
-static void rm_tree(const char *d)
-{
-	DIR *dp = opendir(d);
-	if (!dp)
-		return;
-	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char p[512];
-		snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-		unlink(p);
-	}
-	closedir(dp);
-	rmdir(d);
-}
-
 static int n_fdatasync, n_pwrite, n_falloc;
 static int fdatasync_errno;  /* fail every fdatasync with this, when set */
 static int falloc_fail_from; /* fail the n-th and later fallocate calls with ENOSPC (1-based) */
@@ -145,15 +129,14 @@ static ssize_t t_pwrite(int fd, const void *buf, size_t n, off_t off)
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/zkd-wal-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	t_tmpdir(dir, sizeof dir, "wal");
 	ops = zk_fileops_posix;
 	ops.fdatasync = t_fdatasync;
 	ops.fallocate = t_fallocate;
 	ops.pwrite = t_pwrite;
 }
 
-static void teardown(void) { rm_tree(dir); }
+static void teardown(void) { t_rm_tree(dir); }
 
 static size_t len_of(int64_t z) { return 40 + (size_t)(z * 7 % 23); }
 
@@ -187,48 +170,15 @@ static void write_log(int64_t n, char *path, size_t cap)
 	wal_file_name(path, cap, dir, "log", 1);
 }
 
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
-	return st.st_size;
-}
-
 static uint8_t *slurp(const char *path, off_t *size)
 {
-	*size = file_size(path);
-	uint8_t *p = malloc((size_t)*size + 1);
-	cr_assert_not_null(p);
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, p, (size_t)*size, 0), (ssize_t)*size);
-	close(fd);
+	size_t n;
+	uint8_t *p = t_slurp(path, &n);
+	*size = (off_t)n;
 	return p;
 }
 
-static void poke(const char *path, off_t off, const void *bytes, size_t n)
-{
-	int fd = open(path, O_WRONLY);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pwrite(fd, bytes, n, off), (ssize_t)n);
-	close(fd);
-}
-
-static uint8_t peek(const char *path, off_t off)
-{
-	uint8_t b;
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	close(fd);
-	return b;
-}
-
-static void flip(const char *path, off_t off)
-{
-	uint8_t b = peek(path, off) ^ 0x5a;
-	poke(path, off, &b, 1);
-}
+static void flip(const char *path, off_t off) { t_flip(path, off, 0x5a); }
 
 /* Read txns from..to in order, each whole. */
 static void expect_records(struct wal_reader *r, int64_t from, int64_t to)
@@ -252,6 +202,15 @@ static int next_rc(struct wal_reader *r)
 	size_t len;
 	int64_t zxid;
 	return wal_reader_next(r, &ent, &len, &zxid);
+}
+
+/* Open path, read txns 1..good whole, then find the record at `at` bad; r stays open. */
+static void read_to_bad(struct wal_reader *r, const char *path, int64_t good, off_t at, const char *what)
+{
+	cr_assert_eq(wal_reader_open(r, &zk_fileops_posix, path), 0, "%s", r->err);
+	expect_records(r, 1, good);
+	cr_assert_eq(next_rc(r), -EBADMSG, "%s", what);
+	cr_assert_eq(r->bad_off, at);
 }
 
 /* ---- writing: files, names, header, preallocation ---- */
@@ -350,7 +309,7 @@ Test(wal, preallocation_grows_in_whole_steps_ahead_of_the_data, .init = setup, .
 		append_range(&w, z, z + 29);
 		z += 30;
 		cr_assert_eq(wal_sync(&w), 0);
-		off_t size = file_size(path);
+		off_t size = t_file_size(path);
 		cr_assert_eq(size % 4096, 0, "size %lld is not whole steps", (long long)size);
 		cr_assert_eq(size, w.alloc);
 		cr_assert_geq(size, w.end + 4096, "at least 4 KiB of zeros stay ahead of the data");
@@ -380,10 +339,7 @@ Test(wal, flipped_entry_byte_is_a_checksum_error_at_the_record_start, .init = se
 	off_t at = rec_start(1, 3);
 	flip(path, at + 12 + 30); /* inside txn 3's entry, past its TxnHeader */
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 2);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 2, at, "");
 	cr_assert_not_null(strstr(r.err, "checksum"), "%s", r.err);
 	char off[32];
 	snprintf(off, sizeof off, "%lld", (long long)at);
@@ -399,10 +355,7 @@ Test(wal, flipped_checksum_field_is_found_too, .init = setup, .fini = teardown, 
 	off_t at = rec_start(1, 2);
 	flip(path, at + 7);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 1);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 1, at, "");
 	cr_assert(wal_reader_valid_after(&r));
 	wal_reader_close(&r);
 }
@@ -414,10 +367,7 @@ Test(wal, last_record_cut_mid_entry_is_a_torn_tail, .init = setup, .fini = teard
 	off_t at = rec_start(1, 5);
 	cr_assert_eq(truncate(path, at + 20), 0);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 4);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 4, at, "");
 	cr_assert(!wal_reader_valid_after(&r), "nothing valid follows a torn tail");
 	wal_reader_close(&r);
 }
@@ -429,10 +379,7 @@ Test(wal, last_record_cut_inside_its_header_is_a_torn_tail, .init = setup, .fini
 	off_t at = rec_start(1, 5);
 	cr_assert_eq(truncate(path, at + 5), 0);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 4);
-	cr_assert_eq(next_rc(&r), -EBADMSG, "5 bytes of a checksum are not the end of the log");
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 4, at, "5 bytes of a checksum are not the end of the log");
 	cr_assert(!wal_reader_valid_after(&r));
 	wal_reader_close(&r);
 }
@@ -455,12 +402,9 @@ Test(wal, last_record_with_zeroed_end_is_a_torn_tail, .init = setup, .fini = tea
 	write_log(5, path, sizeof path);
 	off_t at = rec_start(1, 5), end = rec_start(1, 6);
 	static const uint8_t zeros[9];
-	poke(path, end - 9, zeros, sizeof zeros); /* the last 8 entry bytes and the 'B' */
+	t_poke(path, end - 9, zeros, sizeof zeros); /* the last 8 entry bytes and the 'B' */
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 4);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 4, at, "");
 	cr_assert(!wal_reader_valid_after(&r), "only preallocated zeros follow");
 	wal_reader_close(&r);
 }
@@ -470,14 +414,11 @@ Test(wal, last_record_without_its_B_is_a_torn_tail, .init = setup, .fini = teard
 	char path[256];
 	write_log(5, path, sizeof path);
 	off_t at = rec_start(1, 5), end = rec_start(1, 6);
-	cr_assert_eq(peek(path, end - 1), 'B');
+	cr_assert_eq(t_peek(path, end - 1), 'B');
 	static const uint8_t zero[1];
-	poke(path, end - 1, zero, 1);
+	t_poke(path, end - 1, zero, 1);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 4);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 4, at, "");
 	cr_assert_not_null(strstr(r.err, "end-of-record"), "%s", r.err);
 	cr_assert(!wal_reader_valid_after(&r));
 	wal_reader_close(&r);
@@ -489,12 +430,9 @@ Test(wal, middle_record_without_its_B_is_followed_by_valid_ones, .init = setup, 
 	char path[256];
 	write_log(5, path, sizeof path);
 	off_t at = rec_start(1, 2), end = rec_start(1, 3);
-	poke(path, end - 1, "X", 1);
+	t_poke(path, end - 1, "X", 1);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 1);
-	cr_assert_eq(next_rc(&r), -EBADMSG);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 1, at, "");
 	cr_assert(wal_reader_valid_after(&r));
 	wal_reader_close(&r);
 }
@@ -504,7 +442,7 @@ Test(wal, zero_length_record_is_the_end_of_the_log, .init = setup, .fini = teard
 	char path[256];
 	write_log(5, path, sizeof path);
 	static const uint8_t zero4[4];
-	poke(path, rec_start(1, 3) + 8, zero4, 4);
+	t_poke(path, rec_start(1, 3) + 8, zero4, 4);
 	struct wal_reader r;
 	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
 	expect_records(&r, 1, 2);
@@ -554,12 +492,11 @@ static void expect_bad_length(const char *path, off_t at, uint32_t n, const char
 {
 	uint8_t b[4];
 	be32_put(b, n);
-	poke(path, at + 8, b, 4);
+	t_poke(path, at + 8, b, 4);
+	char what[32];
+	snprintf(what, sizeof what, "length %u", n);
 	struct wal_reader r;
-	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-	expect_records(&r, 1, 2);
-	cr_assert_eq(next_rc(&r), -EBADMSG, "length %u", n);
-	cr_assert_eq(r.bad_off, at);
+	read_to_bad(&r, path, 2, at, what);
 	cr_assert_not_null(strstr(r.err, why), "length %u: %s", n, r.err);
 	cr_assert(wal_reader_valid_after(&r), "txns 4..5 follow");
 	wal_reader_close(&r);
@@ -600,11 +537,10 @@ Test(wal, zxid_not_above_the_one_before_is_bad, .init = setup, .fini = teardown,
 	static const int64_t tos[] = { 2, 1, -5 };
 	for (size_t i = 0; i < sizeof tos / sizeof tos[0]; i++) {
 		rezxid(path, at, len_of(3), tos[i]);
+		char what[48];
+		snprintf(what, sizeof what, "zxid %lld after 2", (long long)tos[i]);
 		struct wal_reader r;
-		cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s", r.err);
-		expect_records(&r, 1, 2);
-		cr_assert_eq(next_rc(&r), -EBADMSG, "zxid %lld after 2", (long long)tos[i]);
-		cr_assert_eq(r.bad_off, at);
+		read_to_bad(&r, path, 2, at, what);
 		cr_assert_not_null(strstr(r.err, "zxid"), "%s", r.err);
 		wal_reader_close(&r);
 	}

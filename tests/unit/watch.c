@@ -10,42 +10,24 @@
 
 #include "net/proto.h"
 #include "tree/watch.h"
+#include "tests/unit/support/support.h"
 
-struct fired {
-	uint64_t watcher;
-	int event;
-	char path[32];
-};
-static struct fired fired[4096];
-static int nfired;
+static struct t_events ev;
 
 static void on_fire(void *ctx, uint64_t watcher, int event, const char *path, size_t len)
 {
-	cr_assert_eq(ctx, (void *)fired, "the context is passed through");
-	cr_assert_lt(nfired, 4096);
-	cr_assert_lt(len, sizeof fired[0].path);
-	fired[nfired].watcher = watcher;
-	fired[nfired].event = event;
-	memcpy(fired[nfired].path, path, len);
-	fired[nfired].path[len] = 0;
-	nfired++;
+	cr_assert_eq(ctx, (void *)&ev, "the context is passed through");
+	t_on_fire(ctx, watcher, event, path, len);
 }
 
-static int count(uint64_t watcher, const char *path)
-{
-	int n = 0;
-	for (int i = 0; i < nfired; i++)
-		if (fired[i].watcher == watcher && strcmp(fired[i].path, path) == 0)
-			n++;
-	return n;
-}
+static int count(uint64_t watcher, const char *path) { return t_events_count(&ev, watcher, -1, path); }
 
 static struct watches W;
 
 static void setup(void)
 {
-	nfired = 0;
-	watches_init(&W, on_fire, fired);
+	ev.n = 0;
+	watches_init(&W, on_fire, &ev);
 }
 
 static void teardown(void) { watches_free(&W); }
@@ -75,7 +57,7 @@ Test(watch, add_dedups_same_kind_path_watcher, .init = setup, .fini = teardown, 
 	trigger(WATCH_DATA, "/a", ZEV_DATA_CHANGED, 0);
 	cr_assert_eq(count(1, "/a"), 1, "a deduplicated watch fires once");
 	cr_assert_eq(count(2, "/a"), 1);
-	cr_assert_eq(nfired, 2);
+	cr_assert_eq(ev.n, 2);
 }
 
 Test(watch, paths_are_length_delimited, .init = setup, .fini = teardown, .timeout = 10)
@@ -84,7 +66,7 @@ Test(watch, paths_are_length_delimited, .init = setup, .fini = teardown, .timeou
 	cr_assert_eq(add(WATCH_DATA, "/ab", 2), 0);
 	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 2);
 	trigger(WATCH_DATA, "/a", ZEV_DELETED, 0);
-	cr_assert_eq(nfired, 1);
+	cr_assert_eq(ev.n, 1);
 	cr_assert_eq(count(1, "/a"), 1);
 	cr_assert_eq(count(2, "/ab"), 0);
 }
@@ -98,25 +80,25 @@ Test(watch, trigger_fires_each_once_and_removes, .init = setup, .fini = teardown
 	cr_assert_eq(watches_total(&W), 1002);
 	uint64_t g1 = trigger(WATCH_CHILD, "/many", ZEV_CHILDREN_CHANGED, 0);
 	cr_assert_neq(g1, 0);
-	cr_assert_eq(nfired, 1000);
+	cr_assert_eq(ev.n, 1000);
 	static int seen[1001];
 	memset(seen, 0, sizeof seen);
-	for (int i = 0; i < nfired; i++) {
-		cr_assert_eq(fired[i].event, ZEV_CHILDREN_CHANGED);
-		cr_assert_str_eq(fired[i].path, "/many");
-		cr_assert(fired[i].watcher >= 1 && fired[i].watcher <= 1000);
-		cr_assert_eq(seen[fired[i].watcher]++, 0, "watcher %llu fired twice",
-			     (unsigned long long)fired[i].watcher);
+	for (int i = 0; i < ev.n; i++) {
+		cr_assert_eq(ev.v[i].type, ZEV_CHILDREN_CHANGED);
+		cr_assert_str_eq(ev.v[i].path, "/many");
+		cr_assert(ev.v[i].watcher >= 1 && ev.v[i].watcher <= 1000);
+		cr_assert_eq(seen[ev.v[i].watcher]++, 0, "watcher %llu fired twice",
+			     (unsigned long long)ev.v[i].watcher);
 	}
 	cr_assert_eq(watches_total(&W), 2, "the other kind and path stay");
 	cr_assert_eq(watches_npaths(&W, WATCH_CHILD), 1);
 	/* Fired watches are gone: a second trigger finds nothing. */
 	uint64_t g2 = trigger(WATCH_CHILD, "/many", ZEV_CHILDREN_CHANGED, 0);
-	cr_assert_eq(nfired, 1000);
+	cr_assert_eq(ev.n, 1000);
 	cr_assert_neq(g2, g1, "each trigger gets a new generation");
 	/* Unknown path: nothing. */
 	trigger(WATCH_DATA, "/nothing", ZEV_CREATED, 0);
-	cr_assert_eq(nfired, 1000);
+	cr_assert_eq(ev.n, 1000);
 	/* The watchers that only had the fired watch are forgotten entirely. */
 	cr_assert_eq(watches_nwatchers(&W, WATCH_CHILD), 1);
 	cr_assert_eq(watches_nwatchers(&W, WATCH_DATA), 1);
@@ -133,7 +115,7 @@ Test(watch, suppress_gen_fires_one_event_per_watcher, .init = setup, .fini = tea
 	cr_assert_eq(count(1, "/n"), 1);
 	cr_assert_eq(count(2, "/n"), 1);
 	cr_assert_eq(count(3, "/n"), 1);
-	cr_assert_eq(nfired, 3);
+	cr_assert_eq(ev.n, 3);
 	cr_assert_eq(watches_total(&W), 0, "the suppressed watch is removed too");
 
 	/* Without the generation, both kinds fire. */
@@ -166,9 +148,9 @@ Test(watch, drop_watcher_removes_all_of_its_watches, .init = setup, .fini = tear
 		trigger(WATCH_DATA, path, ZEV_DATA_CHANGED, 0);
 		trigger(WATCH_CHILD, path, ZEV_CHILDREN_CHANGED, 0);
 	}
-	cr_assert_eq(nfired, 25);
-	for (int i = 0; i < nfired; i++)
-		cr_assert_eq(fired[i].watcher, 2);
+	cr_assert_eq(ev.n, 25);
+	for (int i = 0; i < ev.n; i++)
+		cr_assert_eq(ev.v[i].watcher, 2);
 	watches_drop_watcher(&W, 1); /* unknown now: no-op */
 	watches_drop_watcher(&W, 99);
 	cr_assert_eq(watches_total(&W), 0);
@@ -294,8 +276,8 @@ Test(watch, free_releases_everything, .timeout = 10)
 {
 	/* Under ASan (leak checking) this proves watches_free drops every registration. */
 	struct watches w;
-	nfired = 0;
-	watches_init(&w, on_fire, fired);
+	ev.n = 0;
+	watches_init(&w, on_fire, &ev);
 	char path[32];
 	for (int i = 0; i < 200; i++) {
 		snprintf(path, sizeof path, "/x%d", i % 17);
@@ -303,7 +285,7 @@ Test(watch, free_releases_everything, .timeout = 10)
 	}
 	cr_assert_gt(watches_total(&w), 0);
 	watches_free(&w);
-	cr_assert_eq(nfired, 0, "freeing does not fire");
+	cr_assert_eq(ev.n, 0, "freeing does not fire");
 }
 
 Test(watch, bad_kind_asserts, .init = setup, .timeout = 10, .signal = SIGABRT)
