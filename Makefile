@@ -38,7 +38,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all run test test-long unit integration deps clean install bench
+.PHONY: all run test test-long unit integration deps clean install bench fuzz fuzz-run fuzz-check
 all: zkd
 
 zkd: $(BUILD)/server.o $(LIB_OBJ)
@@ -58,6 +58,7 @@ run: zkd
 
 # `make test`: install test dependencies from Debian when missing, build strictly, run everything.
 test: deps
+	$(MAKE) fuzz-check
 	$(MAKE) WERROR=1 unit-run
 	$(MAKE) WERROR=1 integration
 	$(MAKE) WERROR=1 BUILD=build-san SANITIZE=address,undefined CFLAGS="-O1 -g" zkd-san unit-run-san
@@ -83,6 +84,24 @@ integration-san: zkd-san
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	/usr/bin/python3 -m pytest -q tests/integration
 
+# libFuzzer harnesses (clang + libclang-rt-14-dev), see tests/fuzz/README.md.
+fuzz:
+	sh tests/fuzz/build.sh
+fuzz-run: fuzz
+	nice -n 19 sh tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+# Deterministic: every seed and every regression input once, leak checks and strict
+# contracts on. Part of `make test`.
+fuzz-check: fuzz
+	@set -e; for f in tests/fuzz/fuzz_*.c; do n=$$(basename $$f .c | sed 's/^fuzz_//'); \
+	  regs=$$(ls tests/fuzz/regressions/$$n-* 2>/dev/null || true); \
+	  for inputs in tests/fuzz/corpus/$$n "$$regs"; do \
+	    [ -n "$$inputs" ] || continue; \
+	    if ! ZKD_FUZZ_STRICT=1 ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$$n -runs=0 $$inputs \
+	        > build-fuzz/check-$$n.log 2>&1; then \
+	      tail -40 build-fuzz/check-$$n.log; echo "fuzz_$$n FAILED on $$inputs"; exit 1; fi; \
+	  done; echo "fuzz_$$n: seeds and regressions pass"; \
+	done
+
 # Longer runs than `make test`: 200 SIGKILL crash rounds.
 test-long: zkd
 	ZKD_BIN=$(CURDIR)/zkd ZKD_CRASH_ROUNDS=200 /usr/bin/python3 -m pytest -q tests/integration/test_durability.py
@@ -104,6 +123,6 @@ install: zkd
 	install -D -m 0755 zkd $(DESTDIR)$(PREFIX)/bin/zkd
 
 clean:
-	rm -rf build build-san build-static zkd zkd-san zkd-static
+	rm -rf build build-san build-static build-fuzz zkd zkd-san zkd-static
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

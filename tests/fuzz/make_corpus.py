@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Regenerate the seed corpora in tests/fuzz/corpus/ from real data.
+
+Usage: make_corpus.py DATADIR [ZOOCFG]
+DATADIR is a dataDir a real ./zkd wrote (version-2/log.* and snapshot.*), e.g. after a few
+kazoo writes; requests and ConnectRequests are built with tests/integration/zkwire.py, the
+same encoder the integration tests send to the server. Files are cut small (< 64 KiB each
+harness)."""
+import glob
+import hashlib
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from zkwire import p_acl, p_bool, p_buf, p_int, p_long, p_str, p_vec_str, connect_request  # noqa
+
+OPEN = [(31, "world", "anyone")]
+
+
+def put(name, data):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()[:12]), "wb") as f:
+        f.write(data)
+
+
+def log_records(raw):
+    """(offset, entry) of every record of a ZKLG file, up to the preallocated zeros."""
+    off, out = 16, []
+    while off + 12 <= len(raw):
+        n = struct.unpack(">i", raw[off + 8:off + 12])[0]
+        if n <= 0 or off + 13 + n > len(raw):
+            break
+        out.append((off, raw[off + 12:off + 12 + n]))
+        off += 13 + n
+    return out, off
+
+
+# request: [sel][len u16][xid][type][body]; sel & 15 picks the op (see fuzz_request.c).
+SEL = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 8: 5, 9: 6, 12: 7, 15: 8, 101: 9, -11: 10, -10: 11}
+
+
+def req(op, body, xid=1, flags=0, raw_type=None):
+    sel = (SEL[op] if raw_type is None else 12) | flags
+    return struct.pack(">BHii", sel, len(body), xid, op if raw_type is None else raw_type) + body
+
+
+def create(path, data=b"", flags=0):
+    return p_str(path) + p_buf(data) + p_acl(OPEN) + p_int(flags)
+
+
+def requests():
+    put("request", req(1, create("/app", b"v1")) + req(4, p_str("/app") + p_bool(True)))
+    put("request", req(15, create("/a/q-", b"x", 3), flags=32) + req(15, create("/a/q-", b"y", 2))
+        + req(8, p_str("/a") + p_bool(True)) + req(12, p_str("/a") + p_bool(False)))
+    put("request", req(5, p_str("/a") + p_buf(b"new") + p_int(0)) + req(3, p_str("/a") + p_bool(True))
+        + req(2, p_str("/a/b") + p_int(-1), flags=32) + req(2, p_str("/a") + p_int(-1)))
+    put("request", req(101, p_long(3) + p_vec_str(["/a", "/gone"]) + p_vec_str(["/e"])
+                       + p_vec_str(["/a"])) + req(9, p_str("/a")))
+    put("request", req(-11, b"", flags=16) + req(-11, b"") + req(-10, b"", xid=7))
+    put("request", req(14, b"\x00" * 8, raw_type=14) + req(6, p_str("/a"), raw_type=6)
+        + req(11, b"", raw_type=11))
+
+
+def main():
+    data = sys.argv[1]
+    cfg = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "..", "zoo.cfg.sample")
+    logs = sorted(glob.glob(os.path.join(data, "version-2", "log.*")))
+    snaps = sorted(glob.glob(os.path.join(data, "version-2", "snapshot.*")))
+    entries = []
+    for path in logs:
+        raw = open(path, "rb").read()
+        recs, end = log_records(raw)
+        entries += [e for _, e in recs]
+        cut = raw[:end + 4]                      # the records and a few of the zeros
+        put("txnlog", b"\x01" + cut)             # the whole file
+        put("txnlog", b"\x00" + cut[16:])        # records after the harness's own header
+        if recs:
+            put("txnlog", b"\x01" + cut[:recs[-1][0] + 20])  # torn last record
+    seen = set()
+    for e in entries:                            # one txn of each type
+        t = struct.unpack(">i", e[28:32])[0]
+        if t not in seen:
+            seen.add(t)
+            put("txn", e)
+    for path in snaps[-2:]:
+        raw = open(path, "rb").read()
+        put("snapshot", b"\x00" + raw)           # the whole file
+        put("snapshot", b"\x02" + raw[16:-13])   # body; the harness adds header and seal
+    c = connect_request
+    put("connect", c())
+    put("connect", c(timeout_ms=30000, session_id=0x100000001, passwd=bytes(range(16)),
+                     last_zxid=0x1000000a5, read_only=True))
+    put("connect", c()[:-1])                     # old clients: no readOnly byte
+    requests()
+    put("config", open(cfg, "rb").read())
+    put("config", b"tickTime=2000\ndataDir=/var/lib/zk\ndataLogDir=/var/log/zk\nclientPort=2181\n"
+        b"clientPortAddress=127.0.0.1\nmaxClientCnxns=60\nminSessionTimeout=4000\n"
+        b"maxSessionTimeout=40000\nautopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n"
+        b"zookeeper.jute.maxbuffer=1048575\nglobalOutstandingLimit=1000\nforceSync=no\n"
+        b"preAllocSize=65536\nsnapCount=100000\n4lw.commands.whitelist=*\n"
+        b"server.1=localhost:2888:3888\ninitLimit=10\nsyncLimit=5\n")
+    put("config", b"# comment\n  tickTime = 100 \r\nsecureClientPort=2281\nmaxCnxns=0\n")
+    put("fourlw", b"ruok")
+    put("fourlw", b"srvr, stat , mntr,conf\tenvi")
+    put("fourlw", b"*")
+    put("fourlw", b"dump,wchs,wchc,wchp,dirs,isro,srst,crst,gtmk,stmk,hash,cons")
+
+
+main()
