@@ -259,11 +259,16 @@ static int read_acls(struct snap_in *s, struct u64map *acls)
 		if (!a)
 			return -ENOMEM;
 		a->p = txn_acl_span(&s->j, &a->len, &cnt);
-		free(u64map_get(acls, (uint64_t)idx)); /* a repeated index: the later list wins */
-		if (!a->p || cnt < 0 || u64map_put(acls, (uint64_t)idx, a) < 0) {
+		if (!a->p || cnt < 0) {
 			free(a);
 			return fail(s, s->j.off, "bad ACL cache entry");
 		}
+		struct acl_span *old = u64map_get(acls, (uint64_t)idx);
+		if (u64map_put(acls, (uint64_t)idx, a) < 0) {
+			free(a);
+			return -ENOMEM;
+		}
+		free(old); /* a repeated index: the later list wins */
 	}
 	return jin_ok(&s->j) ? 0 : fail(s, s->j.off, "ACL cache cut short");
 }

@@ -575,6 +575,39 @@ Test(snap, duplicate_acl_index_keeps_the_later_list, .init = setup, .fini = tear
 	cr_assert_eq(t_leaks_now(), 0, "the replaced ACL list leaked");
 }
 
+/* Regression (fuzz_snapshot, tests/fuzz/regressions/snapshot-acl-dup-bad-double-free.bin):
+ * an index repeated by a malformed second entry freed the first entry while the map still
+ * held it, so cleanup freed it twice. Now the load fails cleanly (ASan aborts on a double
+ * free). */
+Test(snap, repeated_acl_index_with_a_bad_entry_fails_cleanly, .timeout = 10)
+{
+	char dir2[] = "/tmp/zkd-snap-dup-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir2));
+	char path[256], err[512] = "";
+	snprintf(path, sizeof path, "%s/snapshot.1", dir2);
+	static const uint8_t bytes[] = {
+		0x5A, 0x4B, 0x53, 0x4E, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0, 0, 0, 0,                       /* no sessions */
+		0, 0, 0, 2,                       /* two ACL cache entries */
+		0, 0, 0, 0, 0, 0, 0, 1,           /* index 1: world:anyone ALL */
+		0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd', 0, 0, 0, 6,
+		'a', 'n', 'y', 'o', 'n', 'e',
+		0, 0, 0, 0, 0, 0, 0, 1,           /* index 1 again: a vector cut short */
+		0, 0, 0, 9, 0, 0, 0, 31,
+	};
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(bytes, 1, sizeof bytes, f), sizeof bytes);
+	fclose(f);
+	struct tree t;
+	cr_assert_eq(tree_init(&t, NULL, NULL), 0);
+	cr_assert_eq(snap_load(&zk_fileops_posix, path, &t, NULL, NULL, err, sizeof err), -EBADMSG);
+	cr_assert(strstr(err, path) && strstr(err, "offset"), "%s", err);
+	tree_free(&t);
+	unlink(path);
+	rmdir(dir2);
+}
+
 /* ---- failed writes ---- */
 
 static int fail_rename_errno, fail_fsync_at, fail_pwrite_at, n_fsync, n_pwrite, n_rename;
