@@ -287,7 +287,7 @@ static bool pipeline_has_room(bool internal)
 
 /* Prep a write and hand its txn to the log stage. Returns 0 or -errno. */
 static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t type,
-			const uint8_t *body, size_t len, int32_t timeout_ms)
+			const uint8_t *body, size_t len, int32_t timeout_ms, int32_t err)
 {
 	ZK_ASSERT(S.pq_count < S.pq_max);
 	if (S.write_failed)
@@ -296,7 +296,7 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 		return -ENOMEM;
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
 			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
-			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms };
+			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms, .err = err };
 	struct jute_out out;
 	size_t start = zbuf_len(&S.arena);
 	jout_init(&out, &S.arena);
@@ -937,7 +937,7 @@ static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
 		se->conn_id = cl->c.id;
 		cl->session_id = sid;
 		cl->state = CL_CONNECTING;
-		int rc = submit_write(cl, sid, 0, ZOP_CREATESESSION, NULL, 0, cl->timeout_ms);
+		int rc = submit_write(cl, sid, 0, ZOP_CREATESESSION, NULL, 0, cl->timeout_ms, 0);
 		if (rc < 0)
 			sessions_remove(&S.sessions, sid);
 		return rc;
@@ -1067,9 +1067,13 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	cl->packets_in++;
 	S.packets_in++;
 	if (write) {
-		if (type == ZOP_CLOSESESSION && se)
+		/* A write of a session already closing (it sent closeSession, or it expired) gets
+		 * SessionExpired, as ZooKeeper's checkSession answers: an ephemeral created after
+		 * the close would otherwise outlive its session. */
+		int32_t err = !se || se->closing ? ZSESSIONEXPIRED : 0;
+		if (type == ZOP_CLOSESESSION && se && !se->closing)
 			sessions_set_closing(&S.sessions, se);
-		int rc = submit_write(cl, cl->session_id, xid, type, p + 8, len - 8, 0);
+		int rc = submit_write(cl, cl->session_id, xid, type, p + 8, len - 8, 0, err);
 		if (rc == -EIO) {
 			reply_simple(cl, xid, ZSYSTEMERROR);
 			return 1;
@@ -1270,7 +1274,7 @@ static void expire_sessions(void)
 			break;
 		LOG_INFO("expiring session 0x%llx, timeout of %d ms exceeded",
 			 (unsigned long long)se->id, se->timeout_ms);
-		if (submit_write(NULL, se->id, 0, ZOP_CLOSESESSION, NULL, 0, 0) < 0) {
+		if (submit_write(NULL, se->id, 0, ZOP_CLOSESESSION, NULL, 0, 0, 0) < 0) {
 			/* Put it back in a bucket to try again on the next tick. */
 			se->closing = false;
 			sessions_touch(&S.sessions, se, now);

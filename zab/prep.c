@@ -390,7 +390,10 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 	size_t mark = zbuf_len(out->b);
 	p->fail = 0;
 	int rc;
-	switch (r->type) {
+	switch (r->err ? 0 : r->type) {
+	case 0:
+		rc = r->err;
+		break;
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
 		rc = prep_create(p, r, &in, out);

@@ -44,6 +44,8 @@ struct prep_req {
 	int64_t zxid;
 	int64_t time_ms;
 	int32_t session_timeout_ms; /* createSession */
+	int32_t err;                /* nonzero: the caller already knows the answer (e.g. the
+				     * session is closing): the txn is ErrorTxn{err} */
 };
 
 void prep_init(struct prep *p, struct tree *t);

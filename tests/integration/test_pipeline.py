@@ -65,3 +65,30 @@ def test_reads_behind_writes_see_exactly_the_writes_before_them(server, base):
     finally:
         raw.close()
         other.close()
+
+
+def test_no_ephemeral_outlives_a_closed_session(server, base):
+    """An ephemeral create pipelined right behind closeSession must not leave a node owned by
+    the closed session (it could never expire)."""
+    raw = zkwire.RawClient(server.port)
+    other = zkwire.RawClient(server.port)
+    try:
+        assert other.create(base)[0] == 0
+        close = zkwire.frame(hdr(1, zkwire.OP_CLOSE_SESSION))
+        eph = zkwire.frame(hdr(2, zkwire.OP_CREATE) + p_str(base + "/e") + p_buf(b"") +
+                           zkwire.p_acl(zkwire.OPEN_ACL_UNSAFE) + p_int(zkwire.EPHEMERAL))
+        raw.sock.sendall(close + eph)
+        replies = []
+        raw.sock.settimeout(5)
+        try:
+            while True:
+                msg = raw.read_one()
+                if msg[0] == "reply":
+                    replies.append((msg[1], msg[3]))
+        except (ConnectionError, OSError, EOFError, ValueError, struct.error):
+            pass
+        assert all(not (xid == 2 and err == 0) for xid, err in replies), replies
+        assert other.exists(base + "/e")[0] == zkwire.ERR_NO_NODE
+    finally:
+        raw.close()
+        other.close()
