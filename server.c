@@ -451,7 +451,7 @@ static void sync_and_commit(void)
 	}
 	if (S.pq_count == 0)
 		zbuf_shrink(&S.arena, 1 << 20);
-	if (S.pipeline_blocked && pipeline_has_room(false)) {
+	if (S.pipeline_blocked && pipeline_has_room(false) && wal_batch_fits(&S.wal, S.wal.batch.max / 2)) {
 		S.pipeline_blocked = false;
 		uint64_t id;
 		void *v;
@@ -1057,7 +1057,10 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	if (!jin_ok(&in))
 		return -EBADMSG;
 	bool write = prep_is_write(type) && type != ZOP_CREATESESSION;
-	if ((write || cl->inflight > 0) && !pipeline_has_room(false)) {
+	/* Back-pressure: a full pipeline, or a log batch without room while the previous one is
+	 * being synced, leaves the frame in the buffer; the client is resumed when room frees. */
+	if (((write || cl->inflight > 0) && !pipeline_has_room(false)) ||
+	    (write && !wal_batch_fits(&S.wal, len))) {
 		S.pipeline_blocked = true;
 		return 0;
 	}

@@ -84,6 +84,11 @@ int wal_flush(struct wal *w);
 /* Take the ring's completions; durable_zxid moves when a batch's sync is done. */
 int wal_complete(struct wal *w);
 static inline bool wal_busy(const struct wal *w) { return w->inflight_cqes > 0; }
+/* Can the batch take a txn of about `len` bytes more? (Its bound: 64 MiB.) */
+static inline bool wal_batch_fits(const struct wal *w, size_t len)
+{
+	return zbuf_len(&w->batch) + len + 4096 <= w->batch.max;
+}
 /* Make everything appended durable before returning (waits for one in flight). */
 int wal_sync(struct wal *w);
 /* Start a new file: the next batch written goes to log.<its first zxid> (the file in use is
