@@ -390,10 +390,11 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 	size_t mark = zbuf_len(out->b);
 	p->fail = 0;
 	int rc;
-	switch (r->err ? 0 : r->type) {
-	case 0:
-		rc = r->err;
-		break;
+	if (r->err) {
+		rc = r->err; /* decided by the caller: only the ErrorTxn below is written */
+		goto out;
+	}
+	switch (r->type) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
 		rc = prep_create(p, r, &in, out);
@@ -416,6 +417,7 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 		rc = ZUNIMPLEMENTED;
 		break;
 	}
+out:
 	/* rc is a ZooKeeper error code here, never an errno: system failures are in p->fail. */
 	if (p->fail || out->err) {
 		if (zbuf_len(out->b) >= mark)

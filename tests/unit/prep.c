@@ -570,3 +570,26 @@ Test(prep, is_write, .timeout = 10)
 	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
 		cr_assert(!prep_is_write(r[i]), "op %d", r[i]);
 }
+
+/* Regression (fuzz_request, tests/fuzz/regressions/request-type0-with-err.bin): opcode 0 was
+ * mistaken for "the caller decided the error" and prepped to nothing. Any non-write opcode is
+ * an ErrorTxn{Unimplemented}; a caller-decided error is an ErrorTxn{err} whatever the type. */
+Test(prep, non_write_opcodes_and_caller_errors_are_error_txns, .init = setup, .fini = teardown, .timeout = 10)
+{
+	zbuf_reset(&body);
+	struct txn *x = run(0, 0x55);
+	expect_err(x, ZUNIMPLEMENTED);
+	body_create("/x", "d", 0, ACL_OPEN);
+	cr_assert_lt(nout, NOUT);
+	int i = nout++;
+	zbuf_init(&outs[i], 1 << 20);
+	struct jute_out o;
+	jout_init(&o, &outs[i]);
+	struct prep_req r = { .session = 0x55, .cxid = 7, .type = ZOP_CREATE, .body = zbuf_head(&body),
+			      .body_len = zbuf_len(&body), .zxid = next_zxid++, .time_ms = 1,
+			      .err = ZSESSIONEXPIRED };
+	cr_assert_eq(prep_write(&P, &r, &o), 0);
+	cr_assert_eq(txn_decode(zbuf_head(&outs[i]), zbuf_len(&outs[i]), &txns[i]), 0);
+	expect_err(&txns[i], ZSESSIONEXPIRED);
+	cr_assert_eq(P.count, 0, "a refused create records no change");
+}
