@@ -57,6 +57,15 @@ def four_letter(port, cmd, timeout=5.0):
         return b"".join(chunks).decode("utf-8", "replace")
 
 
+def mntr(server):
+    """The server's mntr answer as a dict of key -> value (strings)."""
+    out = {}
+    for line in server.four_letter("mntr").splitlines():
+        k, _, v = line.partition("\t")
+        out[k] = v
+    return out
+
+
 def wait_for(pred, timeout, interval=0.05, what="condition"):
     """Poll pred() until it returns a truthy value; raise AssertionError after timeout seconds."""
     deadline = time.monotonic() + timeout

@@ -266,3 +266,20 @@ def xor_byte(path, off, mask=0xFF):
         assert len(b) == 1, "%s has no byte at offset %d" % (path, off)
         f.seek(off)
         f.write(bytes([b[0] ^ mask]))
+
+
+def kazoo_client(srv, start_timeout=30, **kw):
+    """A started kazoo client for srv (10 s session timeout unless given)."""
+    from kazoo import client as kazoo_client_mod
+    kw.setdefault("timeout", 10.0)
+    zk = kazoo_client_mod.KazooClient(hosts=srv.hosts, **kw)
+    zk.start(timeout=start_timeout)
+    return zk
+
+
+def close(zk):
+    try:
+        zk.stop()
+        zk.close()
+    except Exception:
+        pass

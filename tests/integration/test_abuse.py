@@ -67,12 +67,7 @@ def mem_kib(pid):
     return out
 
 
-def mntr(server):
-    out = {}
-    for line in server.four_letter("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        out[k] = v
-    return out
+mntr = harness.mntr
 
 
 def report(name, **figures):

@@ -14,6 +14,7 @@ from kazoo.exceptions import SystemZookeeperError  # noqa: E402
 from kazoo.protocol.states import KazooState  # noqa: E402
 
 import harness  # noqa: E402
+import persist  # noqa: E402
 import zkwire  # noqa: E402
 from persist import FAST_RETRY, DataServer, wait  # noqa: E402
 
@@ -27,18 +28,10 @@ SESSION_TICK_MS = 200             # sessions may last 400..4000 ms
 
 
 def kazoo(srv, **kw):
-    kw.setdefault("timeout", 10.0)
-    zk = kazoo_client.KazooClient(hosts=srv.hosts, **kw)
-    zk.start(timeout=15)
-    return zk
+    return persist.kazoo_client(srv, start_timeout=15, **kw)
 
 
-def close(zk):
-    try:
-        zk.stop()
-        zk.close()
-    except Exception:
-        pass
+close = persist.close
 
 
 def serve(srv):

@@ -7,6 +7,7 @@ kazoo_client = pytest.importorskip("kazoo.client")
 from kazoo.security import ACL, Id, Permissions, make_acl, make_digest_acl  # noqa: E402
 
 import harness  # noqa: E402
+import persist  # noqa: E402
 import zkwire  # noqa: E402
 from persist import (OPEN_ACL, DataServer, acl_tuples, diff_dumps,  # noqa: E402
                      dump_acls, dump_tree, file_zxid, have_apache)
@@ -37,19 +38,8 @@ def serve(srv):
     return srv.start()
 
 
-def client(srv, **kw):
-    kw.setdefault("timeout", 10.0)
-    zk = kazoo_client.KazooClient(hosts=srv.hosts, **kw)
-    zk.start(timeout=30)
-    return zk
-
-
-def close(zk):
-    try:
-        zk.stop()
-        zk.close()
-    except Exception:
-        pass
+client = persist.kazoo_client
+close = persist.close
 
 
 def dump(srv, acls=False, auth=True):

@@ -19,12 +19,7 @@ SERVER_EXTRA_CFG = {"maxClientCnxns": 8, "nio.sessionlessCnxnTimeout": 500}
 pytestmark = pytest.mark.skipif(harness.target() != "zkd", reason="zkd's own limits and messages")
 
 
-def mntr(server):
-    out = {}
-    for line in server.four_letter("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        out[k] = v
-    return out
+mntr = harness.mntr
 
 
 def test_non_reading_client_is_throttled_then_dropped(server, zk, base):
