@@ -45,6 +45,13 @@ static const struct opt options[] = {
 	{ "autopurge.snapRetainCount", OPT_INT, F(autopurge_snap_retain), 3, 1000000 },
 	{ "autopurge.purgeInterval", OPT_INT, F(autopurge_interval_h), 0, 1000000 },
 	{ "4lw.commands.whitelist", OPT_4LW, F(fourlw_mask), 0, 0 },
+	{ "skipACL", OPT_BOOL, F(skip_acl), 0, 0 },
+	{ "DigestAuthenticationProvider.superDigest", OPT_STR, F(super_digest), 0, 256 },
+	{ "extendedTypesEnabled", OPT_BOOL, F(extended_types), 0, 0 },
+	{ "znode.container.checkIntervalMs", OPT_INT, F(container_check_ms), 1, 1000000000 },
+	{ "znode.container.maxPerMinute", OPT_INT, F(container_max_per_minute), 1, 1000000000 },
+	{ "znode.container.maxNeverUsedIntervalMs", OPT_INT, F(container_max_never_used_ms), 0, 1000000000 },
+	{ "enforceQuota", OPT_BOOL, F(enforce_quota), 0, 0 },
 	/* Keys with no effect on a standalone zkd: accepted quietly. */
 	{ "initLimit", OPT_IGNORED, 0, 0, 0 },
 	{ "syncLimit", OPT_IGNORED, 0, 0, 0 },
@@ -58,16 +65,14 @@ static const char *const zk_known[] = {
 	"secureClientPort", "secureClientPortAddress", "observerMasterPort", "cnxTimeout",
 	"electionAlg", "electionPortBindRetry", "quorumListenOnAllIPs", "peerType", "syncEnabled",
 	"reconfigEnabled", "dynamicConfigFile", "snapSizeLimitInKb", "txnLogSizeLimitInKb",
-	"commitLogCount", "maxResponseCacheSize", "maxGetChildrenResponseCacheSize", "skipACL",
+	"commitLogCount", "maxResponseCacheSize", "maxGetChildrenResponseCacheSize",
 	"localSessionsEnabled", "localSessionsUpgradingEnabled", "connectToLearnerMasterLimit",
 	"sslQuorum", "sslQuorumReloadCertFiles", "client.portUnification", "portUnification",
-	"serverCnxnFactory", "DigestAuthenticationProvider.superDigest",
-	"znode.container.checkIntervalMs", "znode.container.maxPerMinute",
-	"znode.container.maxNeverUsedIntervalMs", "extendedTypesEnabled", "emulate353TTLNodes",
+	"serverCnxnFactory", "emulate353TTLNodes",
 	"readonlymode.enabled", "fsync.warningthresholdms", "digest.enabled",
 	"snapshot.trust.empty", "multiAddress.enabled", "multiAddress.reachabilityCheckEnabled",
 	"multiAddress.reachabilityCheckTimeoutMs", "flushDelay", "maxWriteQueuePollTime",
-	"maxBatchSize", "enforceQuota", "jute.maxbuffer.extrasize", "closeSessionTxn.enabled",
+	"maxBatchSize", "jute.maxbuffer.extrasize", "closeSessionTxn.enabled",
 	"learner.asyncSending", "learner.closeSocketAsync", "leader.closeSocketAsync",
 	"leader.nodelay", "leader.ackLoggingFrequency", "forward_learner_requests_to_commit_processor_disabled",
 	"minClientCnxns", "syncLimit", "electionPort", "quorum.cnxn.threads.size",
@@ -119,6 +124,8 @@ void config_defaults(struct zk_config *c)
 	c->pre_alloc_kb = 65536;
 	c->autopurge_snap_retain = 3;
 	c->fourlw_mask = config_fourlw_mask("ruok, srvr, mntr, isro");
+	c->container_check_ms = 60000;
+	c->container_max_per_minute = 10000;
 	c->source = "zoo.cfg";
 }
 

@@ -39,6 +39,15 @@ struct zk_config {
 	int autopurge_snap_retain;
 	int autopurge_interval_h;
 	uint32_t fourlw_mask;
+	/* ACLs (zookeeper.skipACL, zookeeper.DigestAuthenticationProvider.superDigest) */
+	bool skip_acl;
+	char super_digest[256];     /* "super:<base64 sha1>", empty: no super user */
+	/* containers and TTL nodes (zookeeper.extendedTypesEnabled, znode.container.*) */
+	bool extended_types;
+	int container_check_ms;
+	int container_max_per_minute;
+	int container_max_never_used_ms; /* 0: never-used containers are kept */
+	bool enforce_quota;         /* zookeeper.enforceQuota: QuotaExceeded past a limit */
 	int nservers;               /* server.N lines seen */
 	const char *source;         /* file name for messages */
 };
