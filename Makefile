@@ -38,7 +38,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all run test test-long unit integration deps clean install bench fuzz fuzz-run fuzz-check
+.PHONY: all run test test-long unit integration deps clean install bench fuzz fuzz-run fuzz-check \
+        diff diff-long
 all: zkd
 
 zkd: $(BUILD)/server.o $(LIB_OBJ)
@@ -61,6 +62,7 @@ test: deps
 	$(MAKE) fuzz-check
 	$(MAKE) WERROR=1 unit-run
 	$(MAKE) WERROR=1 integration
+	$(MAKE) WERROR=1 diff
 	$(MAKE) WERROR=1 BUILD=build-san SANITIZE=address,undefined CFLAGS="-O1 -g" zkd-san unit-run-san
 	$(MAKE) WERROR=1 BUILD=build-san SANITIZE=address,undefined CFLAGS="-O1 -g" integration-san
 
@@ -102,9 +104,22 @@ fuzz-check: fuzz
 	  done; echo "fuzz_$$n: seeds and regressions pass"; \
 	done
 
-# Longer runs than `make test`: 200 SIGKILL crash rounds.
+# Differential test against Apache ZooKeeper (tests/diff/README.md): the tester's self-test,
+# then SEEDS seeds (default 300) of random ops; `make diff SEED=n` replays one seed verbosely.
+DIFFTEST = ZKD_BIN=$(CURDIR)/zkd /usr/bin/python3 tests/diff/difftest.py
+diff: zkd
+ifneq ($(SEED),)
+	$(DIFFTEST) --seed $(SEED) -v
+else
+	$(DIFFTEST) --selftest --seeds $(or $(SEEDS),300) --ops 80
+endif
+diff-long: zkd
+	nice -n 10 $(DIFFTEST) --seeds $(or $(SEEDS),10000) --ops 100 --keep-going
+
+# Longer runs than `make test`: 200 SIGKILL crash rounds, 10,000 differential seeds.
 test-long: zkd
 	ZKD_BIN=$(CURDIR)/zkd ZKD_CRASH_ROUNDS=200 /usr/bin/python3 -m pytest -q tests/integration/test_durability.py
+	$(MAKE) diff-long
 
 # `make bench`: zkd side by side with Apache ZooKeeper (when installed); see tests/bench/bench.py.
 $(BUILD)/zkbench: tests/bench/zkbench.c
