@@ -77,6 +77,9 @@ struct pending {
 	uint32_t txn_len;
 };
 
+/* Candidates taken from one check of the containers and TTL nodes; more wait for the next. */
+#define REAP_BATCH 256
+
 struct server {
 	struct zk_config cfg;
 	struct net_loop loop;
@@ -117,6 +120,14 @@ struct server {
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
 	int64_t start_ms;
+	/* the container/TTL reaper (ZooKeeper's ContainerManager), see on_reap */
+	struct net_timer reap_timer;
+	char *reap_q[REAP_BATCH]; /* candidate paths of the current check, not yet submitted */
+	size_t reap_n, reap_i;
+	int64_t reap_next_check_ms, reap_refill_ms;
+	int64_t reap_tokens;      /* in 1/1000 deletes, for maxPerMinute */
+	bool internal_write;      /* submit_write is sending the server's own request */
+	uint64_t reaped;          /* deleteContainer txns submitted */
 };
 
 static struct server S;
@@ -296,7 +307,8 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 		return -ENOMEM;
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
 			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
-			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms, .err = err };
+			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms, .err = err,
+			      .internal = S.internal_write };
 	struct jute_out out;
 	size_t start = zbuf_len(&S.arena);
 	jout_init(&out, &S.arena);
@@ -620,7 +632,8 @@ static const char *op_abbrev(int32_t op)
 {
 	switch (op) {
 	case ZOP_CREATE: case ZOP_CREATE2: return "CREA";
-	case ZOP_DELETE: return "DELE";
+	case ZOP_CREATECONTAINER: case ZOP_CREATETTL: return "CREA";
+	case ZOP_DELETE: case ZOP_DELETECONTAINER: return "DELE";
 	case ZOP_EXISTS: return "EXIS";
 	case ZOP_GETDATA: return "GETD";
 	case ZOP_SETDATA: return "SETD";
@@ -1301,6 +1314,84 @@ static void on_tick(struct net_loop *l, struct net_timer *t)
 	net_timer_arm(l, t, next);
 }
 
+/* ------------------------------------------------------------------ container reaper */
+
+/* Like ZooKeeper's ContainerManager: every znode.container.checkIntervalMs take the
+ * candidates (tree_reap_candidates, which walks only the containers and TTL nodes) and delete
+ * each through the write pipeline as a deleteContainer, which prep re-checks; deletes are
+ * spaced to at most maxPerMinute a minute (a token bucket holding one second's worth). A
+ * check's candidates are kept (at most REAP_BATCH paths) until submitted, so a slow drain
+ * does not rescan. */
+static void reap_refill(int64_t now)
+{
+	int64_t per_min = S.cfg.container_max_per_minute;
+	int64_t cap = 1000 * (per_min / 60 > 1 ? per_min / 60 : 1);
+	S.reap_tokens += (now - S.reap_refill_ms) * per_min / 60;
+	if (S.reap_tokens > cap || S.reap_tokens < 0)
+		S.reap_tokens = cap;
+	S.reap_refill_ms = now;
+}
+
+static void reap_take_candidates(void)
+{
+	const struct tree_node *c[REAP_BATCH];
+	size_t n = tree_reap_candidates(&S.tree, net_wall_ms(), S.cfg.container_max_never_used_ms,
+					S.cfg.extended_types, c, REAP_BATCH);
+	S.reap_n = S.reap_i = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = tree_node_path_len(c[i]);
+		char *p = malloc(len + 1);
+		if (!p)
+			break; /* the rest are found again next time */
+		tree_node_path(c[i], p, len + 1);
+		S.reap_q[S.reap_n++] = p;
+	}
+}
+
+/* Submit queued deletes while tokens and the pipeline allow; false if some must wait. */
+static bool reap_drain(void)
+{
+	while (S.reap_i < S.reap_n) {
+		char *p = S.reap_q[S.reap_i];
+		size_t len = strlen(p);
+		if (S.reap_tokens < 1000 || !pipeline_has_room(true) || !wal_batch_fits(&S.wal, len + 64))
+			return false;
+		S.internal_write = true;
+		int rc = submit_write(NULL, 0, 0, ZOP_DELETECONTAINER, (const uint8_t *)p, len, 0, 0);
+		S.internal_write = false;
+		if (rc < 0)
+			return false;
+		S.reap_tokens -= 1000;
+		S.reaped++;
+		free(p);
+		S.reap_i++;
+	}
+	return true;
+}
+
+static void reap_free(void)
+{
+	while (S.reap_i < S.reap_n)
+		free(S.reap_q[S.reap_i++]);
+}
+
+static void on_reap(struct net_loop *l, struct net_timer *t)
+{
+	int64_t now = net_now_ms(l);
+	reap_refill(now);
+	if (S.reap_i == S.reap_n && now >= S.reap_next_check_ms && !S.write_failed) {
+		reap_take_candidates();
+		S.reap_next_check_ms = now + S.cfg.container_check_ms;
+	}
+	if (S.write_failed)
+		reap_free();
+	if (!reap_drain()) {
+		net_timer_arm(l, t, now + 10); /* tokens or pipeline room come back soon */
+		return;
+	}
+	net_timer_arm(l, t, S.reap_next_check_ms);
+}
+
 /* Once a second: drop connections that never completed a handshake (slow-loris), as
  * ZooKeeper does after nio.sessionlessCnxnTimeout. */
 static void on_housekeeping(struct net_loop *l, struct net_timer *t)
@@ -1605,6 +1696,8 @@ static int start(void)
 	if ((rc = load_database()) < 0)
 		return rc;
 	prep_init(&S.prep, &S.tree);
+	S.prep.extended_types = S.cfg.extended_types;
+	S.prep.reap_never_used_ms = S.cfg.container_max_never_used_ms;
 	zab_init(&S.zab, S.tree.last_zxid);
 	wal_init(&S.wal, S.ops, S.log_dir, (off_t)S.cfg.pre_alloc_kb * 1024, S.cfg.force_sync, S.tree.last_zxid);
 	pick_snap_threshold();
@@ -1643,6 +1736,10 @@ static int start(void)
 	net_timer_arm(&S.loop, &S.tick, sessions_next_deadline(&S.sessions));
 	net_timer_init(&S.housekeeping, on_housekeeping);
 	net_timer_arm(&S.loop, &S.housekeeping, net_now_ms(&S.loop) + 1000);
+	net_timer_init(&S.reap_timer, on_reap);
+	S.reap_refill_ms = net_now_ms(&S.loop);
+	S.reap_next_check_ms = S.reap_refill_ms + S.cfg.container_check_ms;
+	net_timer_arm(&S.loop, &S.reap_timer, S.reap_next_check_ms);
 	net_timer_init(&S.purge_timer, on_purge);
 	if (S.cfg.autopurge_interval_h > 0)
 		net_timer_arm(&S.loop, &S.purge_timer, net_now_ms(&S.loop));
@@ -1668,6 +1765,7 @@ static void shutdown_server(void)
 	u64map_free(&S.clients);
 	u64map_free(&S.ip_count);
 	sessions_free(&S.sessions);
+	reap_free();
 	prep_free(&S.prep);
 	tree_free(&S.tree);
 	wal_free(&S.wal);

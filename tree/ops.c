@@ -176,6 +176,8 @@ void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_re
 		jout_buf(out, x->path, x->path_len);
 		break;
 	case ZOP_CREATE2:
+	case ZOP_CREATECONTAINER: /* both answer with a Create2Response, as ZooKeeper */
+	case ZOP_CREATETTL:
 		jout_buf(out, x->path, x->path_len);
 		ops_stat_out(out, &res->stat);
 		break;

@@ -196,6 +196,9 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out)
 	/* Java int arithmetic: wraps instead of overflowing (a hostile txn can set any value). */
 	out->p.cversion = (int32_t)((uint32_t)n->stat.cversion * 2u - (uint32_t)out->num_children);
 	out->data_length = n->data_len > 0 ? n->data_len : 0;
+	/* Clients see 0 for a container or TTL node (DataNode.getClientEphemeralOwner). */
+	if (tree_owner_is_reapable(n->stat.ephemeral_owner))
+		out->p.ephemeral_owner = 0;
 }
 
 size_t tree_node_path_len(const struct tree_node *n)
@@ -273,6 +276,44 @@ static void eph_unlink(struct tree *t, struct tree_node *n)
 /* Only nodes whose ephemeralOwner is a session (not 0, a container or a TTL) are listed. */
 static bool is_session_owner(int64_t owner) { return owner != 0 && (uint64_t)owner >> 56 != 0xff && owner != INT64_MIN; }
 
+/* Containers and TTL nodes are on t->reapable, through the ephemeral links they do not use. */
+static void reap_link(struct tree *t, struct tree_node *n)
+{
+	ZK_ASSERT(tree_owner_is_reapable(n->stat.ephemeral_owner) && !n->eph_prev && !n->eph_next);
+	n->eph_next = t->reapable;
+	if (t->reapable)
+		t->reapable->eph_prev = n;
+	t->reapable = n;
+	t->reapable_count++;
+}
+
+static void reap_unlink(struct tree *t, struct tree_node *n)
+{
+	ZK_ASSERT(t->reapable_count > 0);
+	if (n->eph_prev) n->eph_prev->eph_next = n->eph_next; else t->reapable = n->eph_next;
+	if (n->eph_next) n->eph_next->eph_prev = n->eph_prev;
+	n->eph_next = n->eph_prev = NULL;
+	t->reapable_count--;
+}
+
+/* Put n on the list its owner calls for (after its stat is set). */
+static int owner_link(struct tree *t, struct tree_node *n)
+{
+	if (tree_owner_is_reapable(n->stat.ephemeral_owner))
+		reap_link(t, n);
+	else if (is_session_owner(n->stat.ephemeral_owner))
+		return eph_link(t, n);
+	return 0;
+}
+
+static void owner_unlink(struct tree *t, struct tree_node *n)
+{
+	if (tree_owner_is_reapable(n->stat.ephemeral_owner))
+		reap_unlink(t, n);
+	else if (is_session_owner(n->stat.ephemeral_owner))
+		eph_unlink(t, n);
+}
+
 int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *data, int32_t dlen,
 		   const uint8_t *acl, size_t acl_len, const struct tree_stat *st)
 {
@@ -299,8 +340,7 @@ int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *
 			t->data_bytes += len;
 		}
 	}
-	if (is_session_owner(n->stat.ephemeral_owner))
-		eph_unlink(t, n);
+	owner_unlink(t, n);
 	struct tree_acl *a = acl_intern(t, acl, acl_len);
 	if (!a)
 		return -ENOMEM;
@@ -311,13 +351,24 @@ int tree_load_node(struct tree *t, const char *path, size_t len, const uint8_t *
 		return -ENOMEM;
 	t->data_bytes += (uint64_t)(dlen > 0 ? dlen : 0) - (uint64_t)old;
 	n->stat = *st;
-	if (is_session_owner(n->stat.ephemeral_owner) && eph_link(t, n) < 0)
+	if (owner_link(t, n) < 0)
 		return -ENOMEM;
 	if (st->mzxid > t->last_zxid)
 		t->last_zxid = st->mzxid;
 	if (st->pzxid > t->last_zxid)
 		t->last_zxid = st->pzxid;
 	return 0;
+}
+
+/* The new node's ephemeralOwner: the txn type decides (a CreateTxn's ephemeral flag, or a
+ * container, or a TTL node). */
+static int64_t create_owner(const struct txn *x)
+{
+	if (x->hdr.type == ZOP_CREATECONTAINER)
+		return TREE_OWNER_CONTAINER;
+	if (x->hdr.type == ZOP_CREATETTL)
+		return tree_ttl_owner(x->ttl);
+	return x->ephemeral ? x->hdr.client_id : 0;
 }
 
 static int apply_create(struct tree *t, const struct txn *x, struct tree_result *res)
@@ -346,8 +397,8 @@ static int apply_create(struct tree *t, const struct txn *x, struct tree_result 
 		return -ENOMEM;
 	n->stat = (struct tree_stat){ .czxid = zxid, .mzxid = zxid, .ctime = x->hdr.time_ms,
 				      .mtime = x->hdr.time_ms, .pzxid = zxid,
-				      .ephemeral_owner = x->ephemeral ? x->hdr.client_id : 0 };
-	if (is_session_owner(n->stat.ephemeral_owner) && eph_link(t, n) < 0)
+				      .ephemeral_owner = create_owner(x) };
+	if (owner_link(t, n) < 0)
 		return -ENOMEM;
 	parent->stat.cversion = x->parent_cversion == -1 ? parent->stat.cversion + 1 : x->parent_cversion;
 	parent->stat.pzxid = zxid;
@@ -363,8 +414,7 @@ static void unlink_subtree(struct tree *t, struct tree_node *n, size_t path_len)
 	struct strmap_ent *e;
 	for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
 		unlink_subtree(t, (struct tree_node *)e, path_len + 1 + e->len);
-	if (is_session_owner(n->stat.ephemeral_owner))
-		eph_unlink(t, n);
+	owner_unlink(t, n);
 	t->node_count--;
 	t->data_bytes -= path_len + (uint64_t)(n->data_len > 0 ? n->data_len : 0);
 	node_free(t, n);
@@ -444,9 +494,12 @@ int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
 	switch (x->hdr.type) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
+	case ZOP_CREATECONTAINER:
+	case ZOP_CREATETTL:
 		rc = apply_create(t, x, res);
 		break;
 	case ZOP_DELETE:
+	case ZOP_DELETECONTAINER:
 		res->err = delete_path(t, x->path, (size_t)x->path_len, x->hdr.zxid);
 		break;
 	case ZOP_SETDATA:
@@ -466,4 +519,29 @@ int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
 	if (rc == 0 && x->hdr.zxid > t->last_zxid)
 		t->last_zxid = x->hdr.zxid;
 	return rc;
+}
+
+bool tree_reap_due(const struct tree_stat *st, int32_t num_children, int64_t now_ms,
+		   int64_t never_used_ms, bool ttl_enabled)
+{
+	if (num_children > 0)
+		return false;
+	int64_t idle_ms = now_ms - st->mtime;
+	if (st->ephemeral_owner == TREE_OWNER_CONTAINER)
+		return st->cversion > 0 || (never_used_ms > 0 && idle_ms > never_used_ms);
+	if (!ttl_enabled || !tree_owner_is_ttl(st->ephemeral_owner))
+		return false;
+	return idle_ms > tree_owner_ttl(st->ephemeral_owner);
+}
+
+size_t tree_reap_candidates(const struct tree *t, int64_t now_ms, int64_t never_used_ms,
+			    bool ttl_enabled, const struct tree_node **out, size_t max)
+{
+	size_t n = 0;
+	for (const struct tree_node *c = t->reapable; c && n < max; c = c->eph_next) {
+		ZK_ASSERT(tree_owner_is_reapable(c->stat.ephemeral_owner));
+		if (tree_reap_due(&c->stat, (int32_t)tree_kids(c)->count, now_ms, never_used_ms, ttl_enabled))
+			out[n++] = c;
+	}
+	return n;
 }

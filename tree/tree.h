@@ -50,7 +50,9 @@ struct tree_node {
 	uint32_t inline_cap; /* bytes reserved after name for data */
 	struct tree_stat stat;
 	struct tree_acl *acl;
-	struct tree_node *eph_next, *eph_prev; /* owner's ephemeral list */
+	/* The owner session's ephemeral list or, for a container or TTL node, the tree's list
+	 * of those (tree.reapable): a node is never both. */
+	struct tree_node *eph_next, *eph_prev;
 	char name[];
 };
 
@@ -70,7 +72,38 @@ struct tree {
 	uint64_t data_bytes; /* sum of data lengths and path lengths, like approximate_data_size */
 	uint64_t eph_count;
 	int64_t last_zxid;   /* highest zxid applied */
+	/* Every container and TTL node, so the reaper's check visits those and not the tree. */
+	struct tree_node *reapable;
+	uint64_t reapable_count;
 };
+
+/* ephemeralOwner of a container (ZooKeeper's EphemeralType.CONTAINER_EPHEMERAL_OWNER). */
+#define TREE_OWNER_CONTAINER INT64_MIN
+/* A TTL node's ephemeralOwner: 0xFF in the top byte, type 0 in the next two, the ttl in the
+ * low 40 bits (EphemeralType.TTL). */
+#define TREE_OWNER_TTL_BITS ((uint64_t)0xff << 56)
+static inline bool tree_owner_is_ttl(int64_t owner)
+{
+	return ((uint64_t)owner >> 40) == (TREE_OWNER_TTL_BITS >> 40);
+}
+static inline int64_t tree_owner_ttl(int64_t owner) { return (int64_t)((uint64_t)owner & TXN_TTL_MAX); }
+static inline int64_t tree_ttl_owner(int64_t ttl) { return (int64_t)(TREE_OWNER_TTL_BITS | (uint64_t)ttl); }
+/* Nodes the reaper considers: containers and TTL nodes. */
+static inline bool tree_owner_is_reapable(int64_t owner)
+{
+	return owner == TREE_OWNER_CONTAINER || tree_owner_is_ttl(owner);
+}
+
+/* The reaper's choice (ZooKeeper's ContainerManager.getCandidates), at wall time now_ms:
+ * empty containers that once had a child; with never_used_ms > 0 also empty containers never
+ * used whose mtime is older than that; with ttl_enabled (extendedTypesEnabled), empty TTL
+ * nodes unmodified for longer than their ttl. Fills out[] with up to max nodes (valid until
+ * the next apply) and returns how many. Visits only tree.reapable. */
+size_t tree_reap_candidates(const struct tree *t, int64_t now_ms, int64_t never_used_ms,
+			    bool ttl_enabled, const struct tree_node **out, size_t max);
+/* Is n (still) a candidate? The same rule, for one node's stat and child count. */
+bool tree_reap_due(const struct tree_stat *st, int32_t num_children, int64_t now_ms,
+		   int64_t never_used_ms, bool ttl_enabled);
 
 struct tree_eph_list {
 	struct tree_node *head;

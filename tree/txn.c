@@ -62,13 +62,22 @@ int txn_decode(const uint8_t *p, size_t len, struct txn *t)
 	switch (t->hdr.type) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
+	case ZOP_CREATECONTAINER:
+	case ZOP_CREATETTL:
 		t->path = path_field(&in, &t->path_len);
 		t->data = jin_buf(&in, &t->data_len);
 		t->acl = txn_acl_span(&in, &t->acl_len, &n);
-		t->ephemeral = jin_bool(&in);
+		if (t->hdr.type == ZOP_CREATE || t->hdr.type == ZOP_CREATE2)
+			t->ephemeral = jin_bool(&in);
 		t->parent_cversion = jin_i32(&in);
+		if (t->hdr.type == ZOP_CREATETTL) {
+			t->ttl = jin_i64(&in);
+			if (jin_ok(&in) && (t->ttl <= 0 || t->ttl > TXN_TTL_MAX))
+				return -EBADMSG; /* prep never logs one: ZooKeeper cannot apply it */
+		}
 		break;
 	case ZOP_DELETE:
+	case ZOP_DELETECONTAINER:
 		t->path = path_field(&in, &t->path_len);
 		break;
 	case ZOP_SETDATA:

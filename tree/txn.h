@@ -4,7 +4,12 @@
  * TxnHeader{long clientId; int cxid; long zxid; long time; int type}
  * create/create2: CreateTxn{ustring path; buffer data; vector<ACL> acl; bool ephemeral;
  *                           int parentCVersion}
- * delete: DeleteTxn{ustring path}       setData: SetDataTxn{ustring path; buffer data; int version}
+ * createContainer: CreateContainerTxn{ustring path; buffer data; vector<ACL> acl;
+ *                                     int parentCVersion}
+ * createTTL: CreateTTLTxn{ustring path; buffer data; vector<ACL> acl; int parentCVersion;
+ *                         long ttl}   (ttl in ms, 1 .. TXN_TTL_MAX)
+ * delete, deleteContainer: DeleteTxn{ustring path}
+ * setData: SetDataTxn{ustring path; buffer data; int version}
  * createSession: CreateSessionTxn{int timeOut}
  * closeSession: CloseSessionTxn{vector<ustring> paths2Delete}     error: ErrorTxn{int err}
  * ACL is {int perms; Id{ustring scheme; ustring id}}.
@@ -20,6 +25,8 @@
 #include "net/jute.h"
 
 #define TXN_MAX_ACL 1024
+/* A TTL must fit the low 40 bits of ephemeralOwner (ZooKeeper's EphemeralType.TTL). */
+#define TXN_TTL_MAX (((int64_t)1 << 40) - 1)
 
 struct txn_hdr {
 	int64_t client_id;
@@ -38,7 +45,8 @@ struct txn {
 	const uint8_t *acl; /* create: the serialized vector<ACL>, count included */
 	size_t acl_len;
 	bool ephemeral;          /* create */
-	int32_t parent_cversion; /* create */
+	int32_t parent_cversion; /* create, createContainer, createTTL */
+	int64_t ttl;             /* createTTL */
 	int32_t version;         /* setData: the node's new version */
 	int32_t timeout_ms;      /* createSession */
 	const uint8_t *paths;    /* closeSession: vector<ustring> after its count */

@@ -69,7 +69,16 @@ static void print_txn(FILE *f, const uint8_t *e, size_t len)
 		print_data(f, x.data, x.data_len);
 		fprintf(f, " ephemeral=%d parentCVersion=%d", x.ephemeral, x.parent_cversion);
 		break;
+	case ZOP_CREATECONTAINER:
+	case ZOP_CREATETTL:
+		fprintf(f, " '%.*s'", x.path_len, x.path);
+		print_data(f, x.data, x.data_len);
+		fprintf(f, " parentCVersion=%d", x.parent_cversion);
+		if (x.hdr.type == ZOP_CREATETTL)
+			fprintf(f, " ttl=%" PRId64, x.ttl);
+		break;
 	case ZOP_DELETE:
+	case ZOP_DELETECONTAINER:
 		fprintf(f, " '%.*s'", x.path_len, x.path);
 		break;
 	case ZOP_SETDATA:

@@ -32,6 +32,7 @@ int prep_is_write(int32_t type)
 	switch (type) {
 	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_DELETE: case ZOP_SETDATA:
 	case ZOP_CREATESESSION: case ZOP_CLOSESESSION:
+	case ZOP_CREATECONTAINER: case ZOP_CREATETTL: case ZOP_DELETECONTAINER:
 		return 1;
 	default:
 		return 0;
@@ -161,6 +162,7 @@ static bool acl_valid(const uint8_t *acl, size_t len)
 }
 
 struct create_req {
+	int32_t type; /* create, create2, createContainer or createTTL */
 	const char *path;
 	int32_t path_len;
 	const uint8_t *data;
@@ -169,16 +171,46 @@ struct create_req {
 	size_t acl_len;
 	int32_t nacl;
 	int32_t flags;
+	int64_t ttl; /* -1 unless createTTL */
 };
+
+/* CreateMode.fromFlag, then validateCreateRequest: a TTL mode needs extendedTypesEnabled
+ * and a ttl in 1..2^40-1; any other mode must come without one. The opcode, not the flags,
+ * decides a node's kind: create with flag CONTAINER makes a persistent node, createContainer
+ * with flag EPHEMERAL a container, as in ZooKeeper 3.8. */
+static int check_mode(const struct prep *p, const struct create_req *c)
+{
+	if (c->flags < 0 || c->flags > ZCF_SEQ_TTL)
+		return ZBADARGUMENTS;
+	bool ttl_mode = c->flags == ZCF_TTL || c->flags == ZCF_SEQ_TTL;
+	if (ttl_mode && !p->extended_types)
+		return ZUNIMPLEMENTED;
+	if (ttl_mode ? c->ttl <= 0 || c->ttl > TXN_TTL_MAX : c->ttl >= 0)
+		return ZBADARGUMENTS;
+	/* createTTL in a non-TTL mode with a negative ttl passes ZooKeeper 3.8's checks and
+	 * then kills it while applying the CreateTTLTxn; refusing it here is the sane answer. */
+	if (c->type == ZOP_CREATETTL && !ttl_mode)
+		return ZBADARGUMENTS;
+	return 0;
+}
+
+/* The ephemeralOwner a create gives its node. */
+static int64_t create_owner(const struct prep_req *r, const struct create_req *c)
+{
+	if (c->type == ZOP_CREATECONTAINER)
+		return TREE_OWNER_CONTAINER;
+	if (c->type == ZOP_CREATETTL)
+		return tree_ttl_owner(c->ttl);
+	return c->flags == ZCF_EPHEMERAL || c->flags == (ZCF_EPHEMERAL | ZCF_SEQUENTIAL) ? r->session : 0;
+}
 
 static int check_create(struct prep *p, const struct prep_req *r, const struct create_req *c,
 			char **full, size_t *full_len, struct change *parent, size_t *plen)
 {
-	if (c->flags < 0 || c->flags > ZCF_SEQ_TTL)
-		return ZBADARGUMENTS;
-	if (c->flags >= ZCF_CONTAINER)
-		return ZUNIMPLEMENTED; /* containers and TTL nodes: not yet */
-	int rc = parent_of(c->path, (size_t)c->path_len, plen);
+	int rc = check_mode(p, c);
+	if (rc)
+		return rc;
+	rc = parent_of(c->path, (size_t)c->path_len, plen);
 	if (rc)
 		return rc;
 	if (c->nacl <= 0 || !acl_valid(c->acl, c->acl_len))
@@ -192,7 +224,7 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 		return ZSYSTEMERROR;
 	}
 	memcpy(buf, c->path, len);
-	if (c->flags & ZCF_SEQUENTIAL)
+	if (c->flags == ZCF_SEQUENTIAL || c->flags == (ZCF_SEQUENTIAL | ZCF_EPHEMERAL) || c->flags == ZCF_SEQ_TTL)
 		len += (size_t)snprintf(buf + len, 12, "%010d", parent->stat.cversion);
 	*full = buf;
 	*full_len = len;
@@ -207,13 +239,30 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 	return 0;
 }
 
+/* The txn body for the create's opcode (CreateTxn, CreateContainerTxn or CreateTTLTxn). */
+static void create_txn_out(struct jute_out *out, const struct prep_req *r, const struct create_req *c,
+			   const char *full, size_t full_len, int64_t owner, int32_t new_cversion)
+{
+	hdr_out(out, r, c->type);
+	jout_buf(out, full, (int32_t)full_len);
+	jout_buf(out, c->data, c->data_len);
+	jout_raw(out, c->acl, c->acl_len);
+	if (c->type == ZOP_CREATE || c->type == ZOP_CREATE2)
+		jout_bool(out, owner != 0);
+	jout_i32(out, new_cversion);
+	if (c->type == ZOP_CREATETTL)
+		jout_i64(out, c->ttl);
+}
+
 static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
 {
-	struct create_req c;
+	struct create_req c = { .type = r->type, .ttl = -1 };
 	c.path = (const char *)jin_buf(in, &c.path_len);
 	c.data = jin_buf(in, &c.data_len);
 	c.acl = txn_acl_span(in, &c.acl_len, &c.nacl);
 	c.flags = jin_i32(in);
+	if (c.type == ZOP_CREATETTL)
+		c.ttl = jin_i64(in);
 	if (!jin_ok(in) || !c.path)
 		return ZMARSHALLINGERROR;
 	char *full = NULL;
@@ -224,14 +273,9 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 		free(full);
 		return rc;
 	}
-	bool eph = c.flags & ZCF_EPHEMERAL;
+	int64_t owner = create_owner(r, &c);
 	int32_t new_cversion = parent.stat.cversion + 1;
-	hdr_out(out, r, r->type);
-	jout_buf(out, full, (int32_t)full_len);
-	jout_buf(out, c.data, c.data_len);
-	jout_raw(out, c.acl, c.acl_len);
-	jout_bool(out, eph);
-	jout_i32(out, new_cversion);
+	create_txn_out(out, r, &c, full, full_len, owner, new_cversion);
 	if (out->err) {
 		free(full);
 		return 0; /* nothing fit: nothing is prepped */
@@ -241,7 +285,7 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	parent.num_children++;
 	struct change node = { .stat = { .czxid = r->zxid, .mzxid = r->zxid, .pzxid = r->zxid,
 					 .ctime = r->time_ms, .mtime = r->time_ms,
-					 .ephemeral_owner = eph ? r->session : 0 } };
+					 .ephemeral_owner = owner } };
 	if (add_change(p, c.path, plen, r->zxid, 1, &parent) < 0 ||
 	    add_change(p, full, full_len, r->zxid, 1, &node) < 0)
 		p->fail = -ENOMEM;
@@ -284,6 +328,40 @@ static int prep_delete(struct prep *p, const struct prep_req *r, struct jute_in 
 	parent.stat.pzxid = r->zxid;
 	if (add_change(p, path, plen, r->zxid, 1, &parent) < 0 ||
 	    add_change(p, path, (size_t)len, r->zxid, 0, NULL) < 0)
+		p->fail = -ENOMEM;
+	return 0;
+}
+
+/* The reaper's deleteContainer (ZooKeeper's, plus two re-checks): the node must still be a
+ * container or TTL node due for deletion in the newest view; the reaper chose it from the
+ * applied tree, and writes in flight may have given it a child, new data or a new owner. */
+static int prep_delete_container(struct prep *p, const struct prep_req *r, struct jute_out *out)
+{
+	const char *path = (const char *)r->body;
+	size_t len = r->body_len, plen;
+	if (len > INT32_MAX || !path)
+		return ZBADARGUMENTS;
+	int rc = parent_of(path, len, &plen);
+	if (rc)
+		return rc;
+	if (is_system_path(path, len))
+		return ZBADARGUMENTS;
+	struct change parent, node;
+	if (!record_for(p, path, len, &node) || !record_for(p, path, plen, &parent))
+		return ZNONODE;
+	if (node.num_children > 0)
+		return ZNOTEMPTY;
+	if (!tree_owner_is_reapable(node.stat.ephemeral_owner) ||
+	    !tree_reap_due(&node.stat, 0, r->time_ms, p->reap_never_used_ms, p->extended_types))
+		return ZBADVERSION; /* ZooKeeper's answer for a node that is not a container */
+	hdr_out(out, r, ZOP_DELETECONTAINER);
+	jout_buf(out, path, (int32_t)len);
+	if (out->err)
+		return 0;
+	parent.num_children--;
+	parent.stat.pzxid = r->zxid;
+	if (add_change(p, path, plen, r->zxid, 1, &parent) < 0 ||
+	    add_change(p, path, len, r->zxid, 0, NULL) < 0)
 		p->fail = -ENOMEM;
 	return 0;
 }
@@ -397,7 +475,14 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 	switch (r->type) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
+	case ZOP_CREATECONTAINER:
+	case ZOP_CREATETTL:
 		rc = prep_create(p, r, &in, out);
+		break;
+	case ZOP_DELETECONTAINER:
+		/* Only the reaper's own request is served; a client's is refused as ZooKeeper 3.8
+		 * refuses it (BadArguments, logged as an ErrorTxn). */
+		rc = r->internal ? prep_delete_container(p, r, out) : ZBADARGUMENTS;
 		break;
 	case ZOP_DELETE:
 		rc = prep_delete(p, r, &in, out);

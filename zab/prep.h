@@ -10,6 +10,7 @@
 #ifndef ZK_ZAB_PREP_H
 #define ZK_ZAB_PREP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,9 @@ struct prep {
 	struct change *head, *tail;
 	size_t count;
 	int fail; /* -ENOMEM once an allocation failed in this call */
+	bool extended_types; /* zookeeper.extendedTypesEnabled: TTL nodes may be created */
+	int64_t reap_never_used_ms; /* znode.container.maxNeverUsedIntervalMs, for the
+				     * reaper's re-check in deleteContainer */
 };
 
 struct prep_req {
@@ -46,6 +50,9 @@ struct prep_req {
 	int32_t session_timeout_ms; /* createSession */
 	int32_t err;                /* nonzero: the caller already knows the answer (e.g. the
 				     * session is closing): the txn is ErrorTxn{err} */
+	bool internal;              /* the server's own request (the container reaper's
+				     * deleteContainer, body = the raw path bytes); a client's
+				     * deleteContainer is refused */
 };
 
 void prep_init(struct prep *p, struct tree *t);

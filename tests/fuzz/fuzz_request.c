@@ -144,6 +144,7 @@ static void setup(struct state *s)
 	memset(s, 0, sizeof *s);
 	FUZZ_CHECK(tree_init(&s->tree, on_fire, s) == 0);
 	prep_init(&s->prep, &s->tree);
+	s->prep.extended_types = true; /* so createTTL gets past its first check */
 	zbuf_init(&s->buf, 4u << 20);
 	s->zxid = 0x100000000ll;
 	static const struct { const char *path, *data; int32_t flags; int64_t session; } nodes[] = {

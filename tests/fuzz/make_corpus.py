@@ -62,6 +62,25 @@ def requests():
     put("request", req(-11, b"", flags=16) + req(-11, b"") + req(-10, b"", xid=7))
     put("request", req(14, b"\x00" * 8, raw_type=14) + req(6, p_str("/a"), raw_type=6)
         + req(11, b"", raw_type=11))
+    new_kinds()
+
+
+def new_kinds():
+    """Containers and TTL nodes: their requests, and their txns built by hand (TxnHeader,
+    then CreateContainerTxn / CreateTTLTxn / DeleteTxn) so no dataDir needs to hold them."""
+    put("request", req(19, create("/c", b"x", 4), raw_type=19)
+        + req(15, create("/c/k", b""), flags=32) + req(2, p_str("/c/k") + p_int(-1))
+        + req(20, p_str("/c"), raw_type=20))
+    put("request", req(21, create("/t-", b"x", 6) + p_long(1000), raw_type=21)
+        + req(21, create("/t", b"x", 5) + p_long(0), raw_type=21)
+        + req(21, create("/u", b"x", 0) + p_long(-1), raw_type=21)
+        + req(1, create("/t-0000000000/e", b"", 1), flags=16))
+
+    def hdr(t, zxid):
+        return p_long(0x100000001) + p_int(1) + p_long(zxid) + p_long(1700000000000) + p_int(t)
+    put("txn", hdr(19, 5) + p_str("/c") + p_buf(b"x") + p_acl(OPEN) + p_int(1))
+    put("txn", hdr(21, 6) + p_str("/t") + p_buf(b"") + p_acl(OPEN) + p_int(2) + p_long(1000))
+    put("txn", hdr(20, 7) + p_str("/c"))
 
 
 def main():
@@ -109,4 +128,5 @@ def main():
     put("fourlw", b"dump,wchs,wchc,wchp,dirs,isro,srst,crst,gtmk,stmk,hash,cons")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -114,7 +114,11 @@ class Server:
 
     def _command(self, cfg_path):
         if self.kind == "apache":
-            return ["java", "-Xmx256m", "-cp", APACHE_CLASSPATH,
+            # ZooKeeper reads znode.container.* as bare system properties (ContainerManager),
+            # which a zoo.cfg key (set as zookeeper.<key>) does not reach.
+            props = ["-D%s=%s" % kv for kv in self.extra_cfg.items()
+                     if kv[0].startswith("znode.container.")]
+            return ["java", "-Xmx256m"] + props + ["-cp", APACHE_CLASSPATH,
                     "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg_path)]
         zkd = Path(os.environ.get("ZKD_BIN", str(REPO / "zkd")))
         if not (zkd.is_file() and os.access(zkd, os.X_OK)):

@@ -20,6 +20,9 @@ OP_SYNC = 9
 OP_PING = 11
 OP_GET_CHILDREN2 = 12
 OP_CREATE2 = 15
+OP_CREATE_CONTAINER = 19
+OP_DELETE_CONTAINER = 20
+OP_CREATE_TTL = 21
 OP_SET_WATCHES = 101
 OP_CLOSE_SESSION = -11
 
@@ -50,6 +53,9 @@ PERSISTENT = 0
 EPHEMERAL = 1
 PERSISTENT_SEQUENTIAL = 2
 EPHEMERAL_SEQUENTIAL = 3
+CONTAINER = 4
+PERSISTENT_WITH_TTL = 5
+PERSISTENT_SEQUENTIAL_WITH_TTL = 6
 
 OPEN_ACL_UNSAFE = [(31, "world", "anyone")]
 
@@ -267,6 +273,24 @@ class RawClient:
     def create(self, path, data=b"", flags=PERSISTENT, acl=OPEN_ACL_UNSAFE):
         _, err, r = self.call(OP_CREATE, p_str(path) + p_buf(data) + p_acl(acl) + p_int(flags))
         return err, (r.str() if err == 0 else None)
+
+    def create_any(self, op, path, data=b"", flags=PERSISTENT, ttl=None, acl=OPEN_ACL_UNSAFE):
+        """create/create2/createContainer/createTTL (ttl appended when given):
+        (err, path, stat) with stat None for a plain create."""
+        body = p_str(path) + p_buf(data) + p_acl(acl) + p_int(flags)
+        if ttl is not None:
+            body += p_long(ttl)
+        _, err, r = self.call(op, body)
+        if err:
+            return err, None, None
+        created = r.str()
+        return err, created, (r.stat() if r.remaining() else None)
+
+    def create_container(self, path, data=b"", flags=CONTAINER):
+        return self.create_any(OP_CREATE_CONTAINER, path, data, flags)
+
+    def create_ttl(self, path, ttl, data=b"", flags=PERSISTENT_WITH_TTL):
+        return self.create_any(OP_CREATE_TTL, path, data, flags, ttl)
 
     def delete(self, path, version=-1):
         return self.call(OP_DELETE, p_str(path) + p_int(version))[1]
