@@ -69,7 +69,7 @@ ALL_KINDS = [
     # watch helper
     "addwatch", "removewatches", "checkwatches", "setwatches2", "getephemerals", "allchildren",
     # ttl helper
-    "container", "ttl",
+    "container", "ttl", "quota",
 ]
 ENABLED = [
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
@@ -88,6 +88,7 @@ ERR_AUTHFAILED = -115
 SESSION_TIMEOUT_MS = 30000
 IO_TIMEOUT_S = 10.0
 NAMES = ["a", "b", "c"]
+QUOTA_ROOT = "/zookeeper/quota"
 SEQ_NAMES = ["q0000000000", "q0000000001", "q0000000002"]
 
 
@@ -254,12 +255,15 @@ class Side:
     def n_path(self, p):
         if p is None:
             return None
-        if p == self.ns or p.startswith(self.ns + "/"):
-            return "~" + p[len(self.ns):]
+        for short, full in (("~", self.ns), ("Q~", QUOTA_ROOT + self.ns)):
+            if p == full or p.startswith(full + "/"):
+                return short + p[len(full):]
         return p
 
     def path(self, rel):
-        """Op paths are stored relative ('~/a/b'); the namespace is this run's."""
+        """Op paths are stored relative: '~/a/b' in the namespace, 'Q~/a' in its quota tree."""
+        if rel.startswith("Q~"):
+            return QUOTA_ROOT + self.ns + rel[2:]
         return self.ns + rel[1:] if rel.startswith("~") else rel
 
     def take_events(self, i):
@@ -738,6 +742,37 @@ def gen_getephemerals(rng, n):
     return ("getephemerals", s_(rng, n), rng.choice(["~", "~", "~/a", "/", "~/b/"]))
 
 
+QUOTA_PATHS = ["Q~", "Q~/a", "Q~/b", "Q~/a/b"]
+# Only well-formed StatsTrack strings: Apache ZooKeeper 3.8.0 exits when a write under a quota
+# root meets an unparsable zookeeper_stats / zookeeper_limits (README).
+QUOTA_DATA = [b"count=3,bytes=-1", b"count=-1,bytes=10", b"count=2,bytes=-1,countHardLimit=4",
+              b"count=0,bytes=0"]
+
+
+def gen_quota(rng, n):
+    """Ops on the namespace's quota tree /zookeeper/quota/d<seed>/...: quota nodes, their
+    zookeeper_limits (what setquota writes) and zookeeper_stats (kept by the server)."""
+    p = rng.choice(QUOTA_PATHS)
+    r = rng.random()
+    if r < 0.3:
+        # what zkCli's setquota does: the quota path's nodes, then limits, then stats
+        s = s_(rng, n)
+        ops = [("create", s, q, b"", 0, "open", "create")
+               for q in dict.fromkeys(["Q~", "Q~/a", p]) if q == "Q~" or p.startswith(q)]
+        ops.append(("create", s, p + "/zookeeper_limits", rng.choice(QUOTA_DATA[:3]), 0,
+                    "open", "create"))
+        ops.append(("create", s, p + "/zookeeper_stats", b"count=0,bytes=0", 0, "open", "create"))
+        return ops
+    leaf = p + "/" + rng.choice(["zookeeper_limits", "zookeeper_limits", "zookeeper_stats"])
+    if r < 0.6:
+        return ("create", s_(rng, n), leaf, rng.choice(QUOTA_DATA), 0, "open", "create")
+    if r < 0.85:
+        return ("get", s_(rng, n), leaf, False)
+    if r < 0.95:
+        return ("set", s_(rng, n), leaf, rng.choice(QUOTA_DATA), -1)
+    return ("delete", s_(rng, n), rng.choice([leaf, p]), -1)
+
+
 def gen_allchildren(rng, n):
     return ("allchildren", s_(rng, n), g_path(rng))
 
@@ -753,7 +788,7 @@ KINDS = {
     "addwatch": (gen_addwatch, 3), "removewatches": (gen_removewatches, 2),
     "checkwatches": (gen_checkwatches, 1), "setwatches2": (gen_setwatches2, 1),
     "getephemerals": (gen_getephemerals, 1), "allchildren": (gen_allchildren, 1),
-    "container": (gen_container, 3), "ttl": (gen_ttl, 3),
+    "container": (gen_container, 3), "ttl": (gen_ttl, 3), "quota": (gen_quota, 4),
 }
 assert sorted(KINDS) == sorted(ALL_KINDS)
 
@@ -764,8 +799,11 @@ def generate(seed, kinds, nops):
     table = [(KINDS[k][0], KINDS[k][1]) for k in kinds]
     gens = [g for g, _ in table]
     weights = [w for _, w in table]
-    ops = [rng.choices(gens, weights)[0](rng, nsess) for _ in range(nops)]
-    return nsess, ops
+    ops = []
+    while len(ops) < nops:
+        op = rng.choices(gens, weights)[0](rng, nsess)
+        ops.extend(op if isinstance(op, list) else [op])    # a generator may emit a few ops
+    return nsess, ops[:nops]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,10 +898,15 @@ class Known:
         return [d for d in diffs if not any(p.search(d) for p, _ in self.rules)]
 
 
+class ServerDied(Exception):
+    pass
+
+
 class Run:
     """Both servers, the enabled kinds, the known differences; runs and shrinks seeds."""
 
-    def __init__(self, ports, known, verbose=False, fault=None):
+    def __init__(self, ports, known, verbose=False, fault=None, dead=lambda: []):
+        self.dead = dead                    # () -> names of servers no longer running
         self.ports = ports                  # [reference port, tested port]
         self.known = known
         self.verbose = verbose
@@ -884,6 +927,8 @@ class Run:
                 res = both([guarded(sd, EXEC[kind](sd, *op[1:]), s) for sd in sides])
                 if self.fault:
                     res[1] = self.fault(op, res[1])
+                if any(r and r[0] == "io-error" for r in res) and self.dead():
+                    raise ServerDied("%s exited during op %d %s" % (self.dead(), k, render(op)))
                 both([sync_sessions(sd) for sd in sides])
                 evs = [[sd.take_events(i) for i in range(nsess)] for sd in sides]
                 diffs = []
@@ -933,6 +978,7 @@ class Run:
             c.open_send()
             c.open_recv()
             self._rmr(c, side.ns)
+            self._rmr(c, QUOTA_ROOT + side.ns)
             c.send(OP["closeSession"])
             c.drop()
         except IO_ERRORS:
@@ -989,7 +1035,11 @@ class Run:
 def run_seed(run, seed, kinds, nops, shrink=True):
     """0 if the seed agrees on both servers, else prints the report and returns 1."""
     nsess, ops = generate(seed, kinds, nops)
-    k, diffs, trace = run.execute("/d%d" % seed, nsess, ops)
+    try:
+        k, diffs, trace = run.execute("/d%d" % seed, nsess, ops)
+    except ServerDied as e:
+        print("SEED=%d: %s" % (seed, e))
+        return 1, None
     if k is None:
         return 0, None
     print("SEED=%d: difference at op %d of %d (%d sessions)" % (seed, k, len(ops), nsess))
@@ -1122,7 +1172,8 @@ def main(argv=None):
     servers = start_servers(workdir, args.servers.split(","))
     failed = []
     try:
-        run = Run([s.port for s in servers], Known(args.known), args.verbose)
+        run = Run([s.port for s in servers], Known(args.known), args.verbose,
+                  dead=lambda: ["%s%d" % (s.kind, i) for i, s in enumerate(servers) if not s.alive()])
         if args.selftest and selftest(run, kinds, args.ops):
             failed.append("selftest")
         for seed in seeds:
