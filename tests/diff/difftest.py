@@ -74,6 +74,7 @@ ALL_KINDS = [
 ENABLED = [
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
     "sync", "close", "reconnect", "setwatches", "badpath",
+    "container", "ttl",
 ]
 
 # Wire constants (ZooDefs.OpCode, KeeperException.Code); see /work/shared/ZK-FACTS.md.
@@ -611,8 +612,8 @@ def gen_container(rng, n):
 
 
 def gen_ttl(rng, n):
-    f = rng.choice([5, 5, 6, 6, 0, 4])
-    ttl = rng.choice([1000000, 1000000, 3600000, 0, -1, 1 << 41])
+    f = rng.choice([5, 5, 5, 6, 6, 0, 4])
+    ttl = rng.choice([1000000, 1000000, 1000000, 3600000, 0, -1, 1 << 41])
     if f not in (5, 6) and ttl < 0:
         ttl = 0     # Apache ZooKeeper 3.8.0 exits on createTTL, non-TTL mode, ttl<0 (README)
     path = g_parent(rng) + "/q" if f == 6 else g_path(rng)
@@ -1071,19 +1072,21 @@ def run_seed(run, seed, kinds, nops, shrink=True):
 # Servers.
 
 class ApacheServer(harness.Server):
-    """Apache ZooKeeper with the JVM properties zoo.cfg cannot set (container reaper off)."""
+    """Apache ZooKeeper; the znode.container.* keys are JVM properties it does not take from
+    zoo.cfg (ContainerManager reads them unprefixed), so they go on the command line too."""
 
     def _command(self, cfg_path):
         cmd = super()._command(cfg_path)
-        return cmd[:1] + ["-Dzookeeper.extendedTypesEnabled=true",
-                          "-Dznode.container.checkIntervalMs=1000000000"] + cmd[1:]
+        props = ["-D%s=%s" % kv for kv in self.extra_cfg.items() if kv[0].startswith("znode.")]
+        return cmd[:1] + props + cmd[1:]
 
 
-def start_servers(workdir, kinds=("apache", "zkd")):
+def start_servers(workdir, kinds=("apache", "zkd"), extra=None):
     """The reference first, the server under test second.  kinds=("apache", "apache") checks
     the tester itself: any difference then is nondeterminism in the tester."""
     cfg = {"forceSync": "no", "extendedTypesEnabled": "true",
            "znode.container.checkIntervalMs": "1000000000", "maxSessionTimeout": "60000"}
+    cfg.update(extra or {})
     servers = []
     for i, kind in enumerate(kinds):
         cls = ApacheServer if kind == "apache" else harness.Server
@@ -1158,6 +1161,8 @@ def main(argv=None):
     ap.add_argument("--stats", action="store_true", help="print (kind, result) counts")
     ap.add_argument("--servers", default="apache,zkd",
                     help="reference,tested (apache,apache tests the tester's determinism)")
+    ap.add_argument("--cfg", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra zoo.cfg line for both servers (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every op and result")
     args = ap.parse_args(argv)
 
@@ -1169,7 +1174,8 @@ def main(argv=None):
 
     workdir = tempfile.mkdtemp(prefix="zkdiff-")
     t_start = time.monotonic()
-    servers = start_servers(workdir, args.servers.split(","))
+    servers = start_servers(workdir, args.servers.split(","),
+                            dict(kv.split("=", 1) for kv in args.cfg))
     failed = []
     try:
         run = Run([s.port for s in servers], Known(args.known), args.verbose,
