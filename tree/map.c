@@ -241,8 +241,12 @@ int strmap_put(struct strmap *m, struct strmap_ent *e)
 
 struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len)
 {
+	return strmap_del_h(m, key, len, tree_hash(key, len));
+}
+
+struct strmap_ent *strmap_del_h(struct strmap *m, const char *key, size_t len, uint32_t hash)
+{
 	migrate(m, STRMAP_STEP);
-	uint32_t hash = tree_hash(key, len);
 	size_t i;
 	struct strmap_ent *found = find_in(m->slots, m->cap, key, len, hash, &i);
 	if (!found && m->old && (found = find_in(m->old, m->old_cap, key, len, hash, &i)) != NULL) {

@@ -46,6 +46,8 @@ struct strmap_ent *strmap_get(const struct strmap *m, const char *key, size_t le
 struct strmap_ent *strmap_get_h(const struct strmap *m, const char *key, size_t len, uint32_t hash);
 int strmap_put(struct strmap *m, struct strmap_ent *e); /* e->hash must be set; key must be new */
 struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len);
+/* For a table whose keys are hashed another way than tree_hash (the watch tables). */
+struct strmap_ent *strmap_del_h(struct strmap *m, const char *key, size_t len, uint32_t hash);
 bool strmap_next(const struct strmap *m, size_t *i, struct strmap_ent **e);
 
 #endif
