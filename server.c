@@ -842,7 +842,8 @@ static void wchc_line(void *ctx, uint64_t watcher, const char *path, size_t len,
 {
 	if (first)
 		zbuf_printf(ctx, "0x%llx\n", watcher_sid(watcher));
-	zbuf_printf(ctx, "\t%.*s\n", (int)len, path);
+	if (path) /* NULL: a watcher whose watches all fired or were removed, listed as ZooKeeper does */
+		zbuf_printf(ctx, "\t%.*s\n", (int)len, path);
 }
 
 static void wchp_line(void *ctx, uint64_t watcher, const char *path, size_t len, bool first)

@@ -335,7 +335,7 @@ int t_events_count(const struct t_events *e, uint64_t watcher, int type, const c
 	int n = 0;
 	for (int i = 0; i < e->n; i++)
 		if (e->v[i].watcher == watcher && (type < 0 || e->v[i].type == type) &&
-		    strcmp(e->v[i].path, path) == 0)
+		    (!path || strcmp(e->v[i].path, path) == 0))
 			n++;
 	return n;
 }

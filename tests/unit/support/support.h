@@ -97,7 +97,7 @@ struct t_events {
 
 /* A watch callback (tree_init, watches_init) recording into ctx, a struct t_events. */
 void t_on_fire(void *ctx, uint64_t watcher, int event, const char *path, size_t len);
-/* How many recorded events match; type < 0 matches any. */
+/* How many recorded events match; type < 0 and path NULL match any. */
 int t_events_count(const struct t_events *e, uint64_t watcher, int type, const char *path);
 
 #endif
