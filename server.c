@@ -13,6 +13,7 @@
 #include "net/loop.h"
 #include "net/proto.h"
 #include "tree/ops.h"
+#include "tree/ops_ext.h"
 #include "tree/path.h"
 #include "tree/tree.h"
 #include "snap/recover.h"
@@ -641,6 +642,12 @@ static const char *op_abbrev(int32_t op)
 	case ZOP_SYNC: return "SYNC";
 	case ZOP_PING: return "PING";
 	case ZOP_SETWATCHES: return "SETW";
+	case ZOP_SETWATCHES2: return "STW2";
+	case ZOP_ADDWATCH: return "ADDW";
+	case ZOP_CHECKWATCHES: return "CHKW";
+	case ZOP_REMOVEWATCHES: return "REMW";
+	case ZOP_GETEPHEMERALS: return "GETE";
+	case ZOP_GETALLCHILDRENNUMBER: return "GETACN";
 	case ZOP_CREATESESSION: return "SESS";
 	case ZOP_CLOSESESSION: return "CLOS";
 	default: return "NA";
@@ -994,8 +1001,14 @@ static void reply_simple(struct client *cl, int32_t xid, int32_t err)
 		reply_end(cl, &out, mark);
 }
 
-/* One request of a connected client. Returns 1 if handled, 0 if it must wait (the frame
- * stays in the buffer), -errno to drop the connection. */
+/* A read (ops_read) or a 3.6 request without a txn (ops_ext), its body written to out. */
+static int serve_op(struct client *cl, int32_t type, const uint8_t *body, size_t blen, struct jute_out *out)
+{
+	if (ops_ext_is(type))
+		return ops_ext(&S.tree, type, body, blen, cl->c.id, cl->session_id, out);
+	return ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, out);
+}
+
 /* Answer a read (or ping, setWatches, unknown op) of a connected client from the tree. */
 static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
 		       int64_t start)
@@ -1011,11 +1024,13 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	}
 	if (type == ZOP_PING)
 		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
-	if (type == ZOP_SETWATCHES) {
+	if (type == ZOP_SETWATCHES || type == ZOP_SETWATCHES2) {
 		/* Events it produces must precede its reply: they go out first. */
-		int err = ops_set_watches(&S.tree, body, blen, cl->c.id);
-		if (!cl->dead)
+		int err = ops_set_watches_v(&S.tree, body, blen, cl->c.id, type == ZOP_SETWATCHES2);
+		if (!cl->dead) {
 			reply_simple(cl, xid, err);
+			note_latency(cl, start, type, xid, S.tree.last_zxid);
+		}
 		return;
 	}
 	struct jute_out out;
@@ -1023,17 +1038,18 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
 		return;
 	int err = ZOK;
-	if (ops_is_read(type))
-		err = ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, &out);
+	bool served = ops_is_read(type) || ops_ext_is(type);
+	if (served)
+		err = serve_op(cl, type, body, blen, &out);
 	else if (type != ZOP_PING)
 		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
-	if (out.err && ops_is_read(type) && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
+	if (out.err && served && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
 		/* One reply bigger than the output bound (getChildren of a million children): a
 		 * client that reads gets it; the bound is for output piling up, not for one reply. */
 		zbuf_truncate(&cl->c.out, mark);
 		cl->c.out.max = REPLY_MAX;
 		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
-		err = ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, &out);
+		err = serve_op(cl, type, body, blen, &out);
 	}
 	if (err != ZOK) {
 		/* Header only: rewrite the error field and drop any partial body. */

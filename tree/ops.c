@@ -1,6 +1,7 @@
 /* Reads and write replies, as ZooKeeper's FinalRequestProcessor builds them. */
 #include "tree/ops.h"
 #include "tree/acl.h"
+#include "tree/ops_ext.h"
 #include "net/log.h"
 #include "net/proto.h"
 
@@ -125,45 +126,9 @@ int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint
 	}
 }
 
-/* Fire one event at a single watcher, outside any registration. */
-static void fire_one(struct tree *t, uint64_t watcher, int event, const char *path, int32_t len)
-{
-	t->watches.fire(t->watches.ctx, watcher, event, path, (size_t)len);
-}
-
 int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher)
 {
-	struct jute_in in;
-	jin_init(&in, body, len);
-	int64_t rel = jin_i64(&in);
-	for (int kind = 0; kind < 3 && jin_ok(&in); kind++) { /* data, exist, child */
-		int32_t n = jin_vec(&in, INT32_MAX);
-		for (int32_t i = 0; i < n && jin_ok(&in); i++) {
-			int32_t plen;
-			const char *path = (const char *)jin_buf(&in, &plen);
-			if (!path) {
-				in.err = -EBADMSG;
-				break;
-			}
-			struct tree_node *node = tree_lookup(t, path, (size_t)plen);
-			int rc = 0;
-			if (kind == 0) {
-				if (!node) fire_one(t, watcher, ZEV_DELETED, path, plen);
-				else if (node->stat.mzxid > rel) fire_one(t, watcher, ZEV_DATA_CHANGED, path, plen);
-				else rc = watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher);
-			} else if (kind == 1) {
-				if (node) fire_one(t, watcher, ZEV_CREATED, path, plen);
-				else rc = watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher);
-			} else {
-				if (!node) fire_one(t, watcher, ZEV_DELETED, path, plen);
-				else if (node->stat.pzxid > rel) fire_one(t, watcher, ZEV_CHILDREN_CHANGED, path, plen);
-				else rc = watches_add(&t->watches, WATCH_CHILD, path, (size_t)plen, watcher);
-			}
-			if (rc < 0)
-				return ZSYSTEMERROR;
-		}
-	}
-	return jin_ok(&in) ? ZOK : ZMARSHALLINGERROR;
+	return ops_set_watches_v(t, body, len, watcher, false);
 }
 
 void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_result *res,

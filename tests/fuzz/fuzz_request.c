@@ -1,5 +1,6 @@
 /* fuzz_request: hostile client requests through prep (writes), ops_read (reads) and
- * ops_set_watches, against a small tree. Proves: no out-of-bounds access; every write prep
+ * ops_set_watches, and ops_ext (addWatch, check/removeWatches, setWatches2, getEphemerals,
+ * getAllChildrenNumber: sel & 15 of 12..15 with their opcode), against a small tree. Proves: no out-of-bounds access; every write prep
  * accepts becomes a txn that txn_decode accepts and tree_apply applies (0), and a txn prep
  * did not turn into an ErrorTxn applies with result ZOK — prep's checks and apply agree.
  *
@@ -17,6 +18,7 @@
 #include "net/proto.h"
 #include "net/zbuf.h"
 #include "tree/ops.h"
+#include "tree/ops_ext.h"
 #include "tree/tree.h"
 #include "tree/txn.h"
 #include "zab/prep.h"
@@ -102,7 +104,8 @@ static void write_req(struct state *s, int64_t session, int32_t xid, int32_t typ
 			apply_oldest(s);
 }
 
-static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t len, uint64_t watcher)
+static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
+		     int64_t session)
 {
 	struct jute_out out;
 	zbuf_reset(&s->buf);
@@ -110,6 +113,9 @@ static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t 
 	int err;
 	if (type == ZOP_SETWATCHES) {
 		err = ops_set_watches(&s->tree, body, len, watcher);
+	} else if (ops_ext_is(type)) {
+		err = ops_ext(&s->tree, type, body, len, watcher, session, &out);
+		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0);
 	} else {
 		err = ops_read(&s->tree, type, body, len, watcher, NULL, &out);
 		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0); /* nothing written on error */
@@ -195,8 +201,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			type = ops[sel & 15];
 		int64_t session = sel & 16 ? 2 : 1;
 		uint64_t watcher = sel & 64 ? 2 : 1;
-		if (ops_is_read(type) || type == ZOP_SETWATCHES)
-			read_req(&s, type, body, blen, watcher);
+		if (ops_is_read(type) || type == ZOP_SETWATCHES || ops_ext_is(type))
+			read_req(&s, type, body, blen, watcher, session);
 		else
 			write_req(&s, session, xid, type, body, blen, sel & 32);
 		free(body);

@@ -63,6 +63,7 @@ def requests():
     put("request", req(14, b"\x00" * 8, raw_type=14) + req(6, p_str("/a"), raw_type=6)
         + req(11, b"", raw_type=11))
     new_kinds()
+    watch_ops()
 
 
 def new_kinds():
@@ -81,6 +82,19 @@ def new_kinds():
     put("txn", hdr(19, 5) + p_str("/c") + p_buf(b"x") + p_acl(OPEN) + p_int(1))
     put("txn", hdr(21, 6) + p_str("/t") + p_buf(b"") + p_acl(OPEN) + p_int(2) + p_long(1000))
     put("txn", hdr(20, 7) + p_str("/c"))
+
+
+def watch_ops():
+    """addWatch (both modes) then writes that fire them, checkWatches, removeWatches,
+    setWatches2, getEphemerals, getAllChildrenNumber: served by ops_ext."""
+    put("request", req(106, p_str("/a") + p_int(1), raw_type=106) + req(106, p_str("/e") + p_int(0), raw_type=106)
+        + req(1, create("/a/w", b"x")) + req(5, p_str("/a/w") + p_buf(b"y") + p_int(-1))
+        + req(17, p_str("/a") + p_int(3), raw_type=17) + req(18, p_str("/a") + p_int(2), raw_type=18)
+        + req(2, p_str("/a/w") + p_int(-1)))
+    put("request", req(105, p_long(3) + p_vec_str(["/a"]) + p_vec_str(["/x"]) + p_vec_str(["/a"])
+                       + p_vec_str(["/a/b"]) + p_vec_str(["/"]), raw_type=105)
+        + req(103, p_str("/"), raw_type=103) + req(103, p_str("/e"), raw_type=103, flags=16)
+        + req(104, p_str("/a"), raw_type=104) + req(104, p_str("/"), raw_type=104))
 
 
 def main():

@@ -59,6 +59,21 @@ PERSISTENT_SEQUENTIAL_WITH_TTL = 6
 
 OPEN_ACL_UNSAFE = [(31, "world", "anyone")]
 
+# Watch management and the session's own reads (3.6+ opcodes), ZooDefs/Watcher constants.
+OP_CHECK_WATCHES = 17
+OP_REMOVE_WATCHES = 18
+OP_GET_EPHEMERALS = 103
+OP_GET_ALL_CHILDREN_NUMBER = 104
+OP_SET_WATCHES2 = 105
+OP_ADD_WATCH = 106
+ERR_MARSHALLING = -5
+ERR_NO_WATCHER = -121
+ADD_WATCH_PERSISTENT = 0
+ADD_WATCH_PERSISTENT_RECURSIVE = 1
+WATCHER_CHILDREN = 1
+WATCHER_DATA = 2
+WATCHER_ANY = 3
+
 STAT_FIELDS = ("czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
                "ephemeralOwner", "dataLength", "numChildren", "pzxid")
 
@@ -326,3 +341,29 @@ class RawClient:
             return self.call(OP_CLOSE_SESSION)[1]
         finally:
             self.close()
+
+    # Watch management (3.6+).  Each returns err first, like the typed requests above.
+    def add_watch(self, path, mode):
+        """addWatch; returns (err, the reply body's remaining bytes)."""
+        _, err, r = self.call(OP_ADD_WATCH, p_str(path) + p_int(mode))
+        return err, r.data[r.pos:]
+
+    def remove_watches(self, path, wtype):
+        return self.call(OP_REMOVE_WATCHES, p_str(path) + p_int(wtype))[1]
+
+    def check_watches(self, path, wtype):
+        return self.call(OP_CHECK_WATCHES, p_str(path) + p_int(wtype))[1]
+
+    def set_watches2(self, relative_zxid, data=(), exist=(), child=(), persistent=(),
+                     recursive=(), xid=XID_SET_WATCHES):
+        body = p_long(relative_zxid) + b"".join(
+            p_vec_str(list(v)) for v in (data, exist, child, persistent, recursive))
+        return self.call(OP_SET_WATCHES2, body, xid=xid)[1]
+
+    def get_ephemerals(self, prefix):
+        _, err, r = self.call(OP_GET_EPHEMERALS, p_str(prefix))
+        return err, (r.vec_str() if err == 0 else None)
+
+    def get_all_children_number(self, path):
+        _, err, r = self.call(OP_GET_ALL_CHILDREN_NUMBER, p_str(path))
+        return err, (r.int() if err == 0 else None)
