@@ -1,7 +1,7 @@
 /* Watch tables; see watch.h. Registrations are on two intrusive lists: the path's and the
  * watcher's, so both "fire a path" and "drop a watcher" are linear in what they touch.
- * A path keeps its recursive registrations on a list of their own, so the ancestor walk
- * of a trigger reads only those. */
+ * A path keeps its recursive registrations on a list of their own, and the paths that have
+ * any are also in a small index of their own (rec[kind]) that the ancestor walk probes. */
 #include "tree/watch.h"
 #include "net/log.h"
 #include "net/proto.h"
@@ -29,6 +29,13 @@ struct watch_owner {
 	struct watch_reg *head;
 };
 
+/* An entry of the recursive index: a path with recursive registrations, keyed by the
+ * chained hash (below) so the ancestor walk can probe it. */
+struct watch_rec {
+	struct strmap_ent ent; /* key = wp->path */
+	struct watch_path *wp;
+};
+
 struct watch_reg {
 	struct watch_path *wp;
 	struct watch_owner *owner;
@@ -37,12 +44,13 @@ struct watch_reg {
 	int mode;
 };
 
-/* ---- the path hash ----
+/* ---- the recursive index's hash ----
  * A key's hash chains the hashes of its '/'-separated segments, so while hashing a changed
  * path once, left to right, the hash of each ancestor ("/a", "/a/b") falls out at each '/'
- * and the ancestor walk costs one table probe a level, not a rehash of every prefix (a
- * 1 MB path 500,000 levels deep would otherwise cost 10^11 bytes of hashing). Segments go
- * through tree_hash, which is seeded per process. */
+ * and the ancestor walk costs one probe a level, not a rehash of every prefix (a 1 MB path
+ * 500,000 levels deep would otherwise cost 10^11 bytes of hashing). Segments go through
+ * tree_hash, which is seeded per process. The path tables themselves keep tree_hash: with
+ * no recursive watch anywhere a trigger costs what it did before recursive watches. */
 #define CHAIN_START 0x243f6a8885a308d3ull
 
 static uint64_t chain_add(uint64_t h, const char *seg, size_t n)
@@ -55,7 +63,7 @@ static uint64_t chain_add(uint64_t h, const char *seg, size_t n)
 
 static uint32_t chain_end(uint64_t h) { return (uint32_t)(h ^ (h >> 29)); }
 
-static uint32_t watch_hash(const char *p, size_t len)
+static uint32_t chain_hash(const char *p, size_t len)
 {
 	uint64_t h = CHAIN_START;
 	size_t s = 0;
@@ -64,17 +72,42 @@ static uint32_t watch_hash(const char *p, size_t len)
 	return chain_end(chain_add(h, p + s, len - s));
 }
 
-static struct watch_path *path_get(const struct watches *w, int kind, const char *path, size_t len,
-				   uint32_t h)
+static struct watch_path *path_get(const struct watches *w, int kind, const char *path, size_t len)
 {
-	return (struct watch_path *)strmap_get_h(&w->paths[kind], path, len, h);
+	return (struct watch_path *)strmap_get(&w->paths[kind], path, len);
+}
+
+/* wp gets its first recursive registration: index it. 0 or -ENOMEM. */
+static int rec_add(struct watches *w, struct watch_path *wp)
+{
+	struct watch_rec *e = malloc(sizeof *e);
+	if (!e)
+		return -ENOMEM;
+	e->ent = (struct strmap_ent){ wp->path, wp->ent.len, chain_hash(wp->path, wp->ent.len) };
+	e->wp = wp;
+	if (strmap_put(&w->rec[wp->kind], &e->ent) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* wp lost its last recursive registration. */
+static void rec_drop(struct watches *w, struct watch_path *wp)
+{
+	struct strmap_ent *e = strmap_del_h(&w->rec[wp->kind], wp->path, wp->ent.len,
+					    chain_hash(wp->path, wp->ent.len));
+	ZK_ASSERT(e && ((struct watch_rec *)e)->wp == wp);
+	free(e);
 }
 
 void watches_init(struct watches *w, watch_fire_fn fire, void *ctx)
 {
 	memset(w, 0, sizeof *w);
-	strmap_init(&w->paths[0]);
-	strmap_init(&w->paths[1]);
+	for (int k = 0; k < 2; k++) {
+		strmap_init(&w->paths[k]);
+		strmap_init(&w->rec[k]);
+	}
 	u64map_init(&w->owners);
 	w->fire = fire;
 	w->ctx = ctx;
@@ -89,16 +122,18 @@ static void plist_push(struct watch_reg *r)
 	*head = r;
 }
 
-static void plist_pop(struct watch_reg *r)
+static void plist_pop(struct watches *w, struct watch_reg *r)
 {
 	if (r->pprev) r->pprev->pnext = r->pnext; else r->wp->head[r->mode == WATCH_RECURSIVE] = r->pnext;
 	if (r->pnext) r->pnext->pprev = r->pprev;
+	if (r->mode == WATCH_RECURSIVE && !r->wp->head[1])
+		rec_drop(w, r->wp);
 }
 
 /* Unlink and free one registration; the path goes with its last one. The owner stays. */
 static void unlink_reg(struct watches *w, struct watch_reg *r)
 {
-	plist_pop(r);
+	plist_pop(w, r);
 	if (r->oprev) r->oprev->onext = r->onext; else r->owner->head = r->onext;
 	if (r->onext) r->onext->oprev = r->oprev;
 	struct watch_path *wp = r->wp;
@@ -134,9 +169,11 @@ void watches_free(struct watches *w)
 		i = 0; /* the table changes under us: restart */
 		watches_drop_watcher(w, id);
 	}
-	ZK_ASSERT(w->paths[0].count == 0 && w->paths[1].count == 0);
-	strmap_free(&w->paths[0]);
-	strmap_free(&w->paths[1]);
+	for (int k = 0; k < 2; k++) {
+		ZK_ASSERT(w->paths[k].count == 0 && w->rec[k].count == 0);
+		strmap_free(&w->paths[k]);
+		strmap_free(&w->rec[k]);
+	}
 	u64map_free(&w->owners);
 }
 
@@ -158,10 +195,11 @@ static struct watch_reg *reg_find(const struct watch_path *wp, const struct watc
 	return NULL;
 }
 
+/* The caller indexed wp already if mode is RECURSIVE. */
 static void set_mode(struct watches *w, struct watch_reg *r, int mode)
 {
 	int kind = r->wp->kind;
-	plist_pop(r);
+	plist_pop(w, r);
 	w->nrec[kind] -= r->mode == WATCH_RECURSIVE;
 	r->mode = mode;
 	w->nrec[kind] += r->mode == WATCH_RECURSIVE;
@@ -206,13 +244,16 @@ int watches_add_mode(struct watches *w, int kind, const char *path, size_t len, 
 	ZK_ASSERT(kind == WATCH_DATA || kind == WATCH_CHILD);
 	ZK_ASSERT(mode == WATCH_STANDARD || mode == WATCH_PERSISTENT || mode == WATCH_RECURSIVE);
 	ZK_ASSERT(len < UINT32_MAX);
-	uint32_t h = watch_hash(path, len);
-	struct watch_path *wp = path_get(w, kind, path, len, h);
+	uint32_t h = tree_hash(path, len);
+	struct watch_path *wp = (struct watch_path *)strmap_get_h(&w->paths[kind], path, len, h);
 	struct watch_owner *o = owner_get(w, watcher);
 	if (!o)
-		return -ENOMEM;
+		return -ENOMEM; /* an owner made here stays: watchers are only dropped with the connection */
 	struct watch_reg *r = reg_find(wp, o);
+	bool index = mode == WATCH_RECURSIVE && !(wp && wp->head[1]);
 	if (r) {
+		if (r->mode != mode && index && rec_add(w, wp) < 0)
+			return -ENOMEM;
 		if (r->mode != mode)
 			set_mode(w, r, mode);
 		return 0;
@@ -220,7 +261,15 @@ int watches_add_mode(struct watches *w, int kind, const char *path, size_t len, 
 	r = calloc(1, sizeof *r);
 	if (!r || (!wp && (wp = path_new(w, kind, path, len, h)) == NULL)) {
 		free(r);
-		return -ENOMEM; /* the owner stays: known watchers are only dropped with the connection */
+		return -ENOMEM;
+	}
+	if (index && rec_add(w, wp) < 0) {
+		free(r);
+		if (wp->n == 0) {
+			strmap_del_h(&w->paths[kind], wp->ent.key, wp->ent.len, wp->ent.hash);
+			free(wp);
+		}
+		return -ENOMEM;
 	}
 	r->wp = wp;
 	r->owner = o;
@@ -245,8 +294,7 @@ int watches_add(struct watches *w, int kind, const char *path, size_t len, uint6
 bool watches_remove(struct watches *w, int kind, const char *path, size_t len, uint64_t watcher)
 {
 	ZK_ASSERT(kind == WATCH_DATA || kind == WATCH_CHILD);
-	struct watch_reg *r = reg_find(path_get(w, kind, path, len, watch_hash(path, len)),
-				       u64map_get(&w->owners, watcher));
+	struct watch_reg *r = reg_find(path_get(w, kind, path, len), u64map_get(&w->owners, watcher));
 	if (r)
 		unlink_reg(w, r);
 	return r != NULL;
@@ -255,8 +303,7 @@ bool watches_remove(struct watches *w, int kind, const char *path, size_t len, u
 int watches_mode(const struct watches *w, int kind, const char *path, size_t len, uint64_t watcher)
 {
 	ZK_ASSERT(kind == WATCH_DATA || kind == WATCH_CHILD);
-	struct watch_reg *r = reg_find(path_get(w, kind, path, len, watch_hash(path, len)),
-				       u64map_get(&w->owners, watcher));
+	struct watch_reg *r = reg_find(path_get(w, kind, path, len), u64map_get(&w->owners, watcher));
 	return r ? r->mode : -1;
 }
 
@@ -268,7 +315,7 @@ int watches_contains(const struct watches *w, int kind, const char *path, size_t
 	bool rooted = path[0] == '/';
 	if (!rooted && !memchr(path, '/', len))
 		return -EINVAL; /* PathParentIterator.next: substring(0, -1) */
-	if (path_get(w, kind, path, len, watch_hash(path, len)))
+	if (path_get(w, kind, path, len))
 		return 1;
 	return !rooted && w->nrec[kind] ? -EINVAL : 0; /* walked up to a segment with no '/' */
 }
@@ -284,6 +331,16 @@ static void deliver(struct watches *w, struct watch_reg *r, uint64_t gen, int ev
 	w->fire(w->ctx, o->id, event, path, len);
 }
 
+/* Fire the recursive registrations on ancestor key[0..klen) (hash h), if it has any, for
+ * a change of path. */
+static void trigger_rec(struct watches *w, int kind, const char *key, size_t klen, uint32_t h, int event,
+			const char *path, size_t len, uint64_t gen)
+{
+	struct watch_rec *e = (struct watch_rec *)strmap_get_h(&w->rec[kind], key, klen, h);
+	for (struct watch_reg *r = e ? e->wp->head[1] : NULL; r; r = r->pnext)
+		deliver(w, r, gen, event, path, len);
+}
+
 /* The recursive registrations on every proper ancestor of path, hashed in one pass. */
 static void trigger_ancestors(struct watches *w, int kind, const char *path, size_t len, int event,
 			      uint64_t gen)
@@ -291,15 +348,11 @@ static void trigger_ancestors(struct watches *w, int kind, const char *path, siz
 	if (len < 2 || path[0] != '/')
 		return; /* "/" has no ancestor; other strings never change in the tree */
 	uint64_t h = chain_add(CHAIN_START, path, 0);
-	struct watch_path *wp = path_get(w, kind, "/", 1, chain_end(chain_add(h, path, 0)));
-	for (struct watch_reg *r = wp ? wp->head[1] : NULL; r; r = r->pnext)
-		deliver(w, r, gen, event, path, len);
+	trigger_rec(w, kind, "/", 1, chain_end(chain_add(h, path, 0)), event, path, len, gen);
 	size_t s = 1;
 	for (const char *q; (q = memchr(path + s, '/', len - s)) != NULL; s = (size_t)(q - path) + 1) {
 		h = chain_add(h, path + s, (size_t)(q - path) - s);
-		wp = path_get(w, kind, path, (size_t)(q - path), chain_end(h));
-		for (struct watch_reg *r = wp ? wp->head[1] : NULL; r; r = r->pnext)
-			deliver(w, r, gen, event, path, len);
+		trigger_rec(w, kind, path, (size_t)(q - path), chain_end(h), event, path, len, gen);
 	}
 }
 
@@ -310,7 +363,7 @@ uint64_t watches_trigger(struct watches *w, int kind, const char *path, size_t l
 	bool children = event == ZEV_CHILDREN_CHANGED; /* never for recursive registrations */
 	if (w->nrec[kind] && !children)
 		trigger_ancestors(w, kind, path, len, event, gen);
-	struct watch_path *wp = path_get(w, kind, path, len, watch_hash(path, len));
+	struct watch_path *wp = path_get(w, kind, path, len);
 	if (!wp)
 		return gen;
 	for (struct watch_reg *r = children ? NULL : wp->head[1]; r; r = r->pnext)

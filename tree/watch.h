@@ -12,14 +12,16 @@
  *
  * One trigger delivers at most one event per watcher, however many of its registrations
  * match (the path's own and recursive ones above it). Ancestors are only looked at while
- * the table holds a recursive registration; then the walk is one lookup per ancestor, with
- * every prefix's hash taken in the same pass over the path (see watch_hash in watch.c).
+ * the table holds a recursive registration; then the walk is one probe per ancestor into an
+ * index of the paths that have one, every prefix's hash taken in the same pass over the
+ * path (see chain_hash in watch.c). Without recursive watches a trigger is one lookup.
  *
  * A watcher stays known to a table once it registered there, until it is dropped, even
  * after its watches fired or were removed: ZooKeeper's wchs/wchc count and list it so.
  *
- * Memory: a registration is one 64-byte block (48 bytes + malloc header) on two lists; a
- * watched path adds one block of 48 bytes + its length; a watcher adds one 48-byte block.
+ * Memory: a registration is one 64-byte block (56 bytes + malloc header) on two lists; a
+ * watched path adds one block of 48 bytes + its length, a path with recursive watches one
+ * more of 32; a watcher adds one 48-byte block (each plus a hash table slot).
  * Watches are bounded only by the connections that hold them, as in ZooKeeper.
  * Callbacks must not add or remove watches. */
 #ifndef ZK_TREE_WATCH_H
@@ -37,7 +39,8 @@ enum watch_mode { WATCH_STANDARD = 0, WATCH_PERSISTENT = 1, WATCH_RECURSIVE = 2 
 typedef void (*watch_fire_fn)(void *ctx, uint64_t watcher, int event, const char *path, size_t len);
 
 struct watches {
-	struct strmap paths[2];   /* path -> struct watch_path, keys hashed by watch_hash */
+	struct strmap paths[2];   /* path -> struct watch_path */
+	struct strmap rec[2];     /* paths with recursive registrations, by chained hash (watch.c) */
 	struct u64map owners;     /* watcher -> struct watch_owner */
 	uint64_t count[2];        /* registrations per kind */
 	uint64_t nrec[2];         /* RECURSIVE registrations per kind: 0 skips the ancestor walk */

@@ -403,10 +403,12 @@ Test(watch, the_last_add_sets_the_mode, .init = setup, .fini = teardown, .timeou
 	cr_assert_eq(mode_of(WATCH_DATA, "/q", 1), WATCH_PERSISTENT);
 	cr_assert_eq(add_mode(WATCH_DATA, "/q", 1, WATCH_RECURSIVE), 0);
 	cr_assert_eq(W.nrec[WATCH_DATA], 1);
+	cr_assert_eq(W.rec[WATCH_DATA].count, 1, "/q joins the recursive index");
 	trigger(WATCH_DATA, "/q/x", ZEV_CREATED, 0);
 	cr_assert_eq(count(1, "/q/x"), 1);
 	cr_assert_eq(add_mode(WATCH_DATA, "/q", 1, WATCH_PERSISTENT), 0);
 	cr_assert_eq(W.nrec[WATCH_DATA], 0);
+	cr_assert_eq(W.rec[WATCH_DATA].count, 0, "and leaves it");
 	trigger(WATCH_DATA, "/q/x", ZEV_CREATED, 0);
 	cr_assert_eq(count(1, "/q/x"), 1, "persistent again: no longer recursive");
 	cr_assert_eq(watches_total(&W), 1, "one registration throughout");
@@ -438,8 +440,10 @@ Test(watch, remove_one_registration, .init = setup, .fini = teardown, .timeout =
 	cr_assert_eq(add_mode(WATCH_DATA, "/a", 2, WATCH_PERSISTENT), 0);
 	cr_assert_not(watches_remove(&W, WATCH_CHILD, "/a", 2, 1), "another table");
 	cr_assert_not(watches_remove(&W, WATCH_DATA, "/a", 2, 3), "another watcher");
+	cr_assert_eq(W.rec[WATCH_DATA].count, 1);
 	cr_assert(watches_remove(&W, WATCH_DATA, "/a", 2, 1));
 	cr_assert_eq(W.nrec[WATCH_DATA], 0);
+	cr_assert_eq(W.rec[WATCH_DATA].count, 0, "the persistent watch keeps the path, not its index entry");
 	cr_assert_not(watches_remove(&W, WATCH_DATA, "/a", 2, 1), "already gone");
 	cr_assert_eq(watches_npaths(&W, WATCH_DATA), 1);
 	cr_assert(watches_remove(&W, WATCH_DATA, "/a", 2, 2));
@@ -463,6 +467,8 @@ Test(watch, drop_watcher_takes_its_persistent_watches, .init = setup, .fini = te
 	watches_drop_watcher(&W, 1);
 	cr_assert_eq(W.nrec[WATCH_DATA], 1);
 	cr_assert_eq(W.nrec[WATCH_CHILD], 0);
+	cr_assert_eq(W.rec[WATCH_DATA].count, 1, "watcher 2 keeps /a indexed");
+	cr_assert_eq(W.rec[WATCH_CHILD].count, 0);
 	cr_assert_eq(watches_total(&W), 1);
 	trigger(WATCH_DATA, "/a/x", ZEV_CREATED, 0);
 	trigger(WATCH_DATA, "/b", ZEV_CREATED, 0);
