@@ -400,8 +400,14 @@ static int apply_create(struct tree *t, const struct txn *x, struct tree_result 
 				      .ephemeral_owner = create_owner(x) };
 	if (owner_link(t, n) < 0)
 		return -ENOMEM;
-	parent->stat.cversion = x->parent_cversion == -1 ? parent->stat.cversion + 1 : x->parent_cversion;
-	parent->stat.pzxid = zxid;
+	/* Only ever raised, as ZooKeeper 3.8's DataTree.createNode: a replayed create of a node
+	 * deleted later in the fuzzy range must not take the counters back (nor may a multi's
+	 * later create). */
+	int32_t cversion = x->parent_cversion == -1 ? parent->stat.cversion + 1 : x->parent_cversion;
+	if (cversion > parent->stat.cversion) {
+		parent->stat.cversion = cversion;
+		parent->stat.pzxid = zxid;
+	}
 	t->data_bytes += (uint64_t)x->path_len + (uint64_t)(x->data_len > 0 ? x->data_len : 0);
 	tree_stat(n, &res->stat);
 	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_CREATED, 0);
@@ -487,7 +493,12 @@ static int apply_close_session(struct tree *t, const struct txn *x)
 	return 0;
 }
 
-int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
+static int apply_multi(struct tree *t, const struct txn *x, struct tree_result *res,
+		       tree_sub_fn each, void *ctx);
+
+/* One txn, or one op of a multi; the caller keeps last_zxid. */
+static int apply_txn(struct tree *t, const struct txn *x, struct tree_result *res,
+		     tree_sub_fn each, void *ctx)
 {
 	memset(res, 0, sizeof *res);
 	int rc = 0;
@@ -513,9 +524,65 @@ int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
 	case ZOP_ERROR:
 		res->err = x->err;
 		break;
+	case ZOP_CHECK: /* prep checked the version; nothing to change */
+		break;
+	case ZOP_MULTI:
+		rc = apply_multi(t, x, res, each, ctx);
+		break;
 	default:
 		return -EINVAL;
 	}
+	return rc;
+}
+
+static bool multi_failed(const struct txn *x)
+{
+	struct jute_in it;
+	int32_t type, len;
+	const uint8_t *body;
+	jin_init(&it, x->subs, x->subs_len);
+	while (txn_next_sub(&it, &type, &body, &len))
+		if (type == ZOP_ERROR)
+			return true;
+	return false;
+}
+
+static int apply_multi(struct tree *t, const struct txn *x, struct tree_result *res,
+		       tree_sub_fn each, void *ctx)
+{
+	bool failed = multi_failed(x), post_failed = false;
+	struct jute_in it;
+	int32_t type, len, n = 0;
+	const uint8_t *body;
+	jin_init(&it, x->subs, x->subs_len);
+	while (txn_next_sub(&it, &type, &body, &len)) {
+		struct txn sub;
+		struct tree_result r;
+		if (txn_decode_sub(&x->hdr, type, body, (size_t)len, &sub) < 0)
+			return -EINVAL; /* txn_decode checked every op: not from it */
+		if (type == ZOP_ERROR) {
+			post_failed = true;
+		} else if (failed) {
+			sub.hdr.type = ZOP_ERROR;
+			sub.err = post_failed ? ZRUNTIMEINCONSISTENCY : ZOK;
+		}
+		int rc = apply_txn(t, &sub, &r, NULL, NULL);
+		if (rc < 0)
+			return rc;
+		if (r.err != ZOK && res->err == ZOK)
+			res->err = r.err;
+		if (each)
+			each(ctx, &sub, &r);
+		n++;
+	}
+	ZK_ASSERT(jin_ok(&it) && n == x->nsubs);
+	return 0;
+}
+
+int tree_apply_each(struct tree *t, const struct txn *x, struct tree_result *res,
+		    tree_sub_fn each, void *ctx)
+{
+	int rc = apply_txn(t, x, res, each, ctx);
 	if (rc == 0 && x->hdr.zxid > t->last_zxid)
 		t->last_zxid = x->hdr.zxid;
 	return rc;
@@ -544,4 +611,9 @@ size_t tree_reap_candidates(const struct tree *t, int64_t now_ms, int64_t never_
 			out[n++] = c;
 	}
 	return n;
+}
+
+int tree_apply(struct tree *t, const struct txn *x, struct tree_result *res)
+{
+	return tree_apply_each(t, x, res, NULL, NULL);
 }

@@ -123,6 +123,14 @@ void tree_stat(const struct tree_node *n, struct zk_stat *out);
 /* Apply one txn (decoded from its bytes). Returns 0, or -ENOMEM/-EINVAL when the txn
  * could not be applied at all; `res->err` is the per-request result a client sees. */
 int tree_apply(struct tree *t, const struct txn *txn, struct tree_result *res);
+/* A multi's ops are applied in order, each as its own txn with the multi's header (their
+ * watches fire op by op); `each` (may be NULL) then sees every op and its result. When any
+ * sub-txn is an ErrorTxn the multi failed in prep: nothing is applied and every op is an
+ * error: ErrorTxn(OK) before the failing one, RUNTIMEINCONSISTENCY after it, as ZooKeeper's
+ * DataTree does. `res->err` of a multi is its first nonzero op error. */
+typedef void (*tree_sub_fn)(void *ctx, const struct txn *sub, const struct tree_result *res);
+int tree_apply_each(struct tree *t, const struct txn *txn, struct tree_result *res,
+		    tree_sub_fn each, void *ctx);
 size_t tree_node_path_len(const struct tree_node *n);
 /* Insert, or overwrite in place, a node read from a snapshot; its parent must exist.
  * 0, -ENOENT (no parent: the snapshot is not in pre-order), -EINVAL (bad path), -ENOMEM. */

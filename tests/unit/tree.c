@@ -69,6 +69,69 @@ static void tx_int(struct zbuf *b, int64_t client, int64_t zxid, int32_t type, i
 	t_jout_done(&o);
 }
 
+/* A MultiTxn: multi_begin, then per op sub_begin, its body written to &mo, sub_end. */
+static struct jute_out mo;
+static size_t mcount_at;
+static int32_t mcount;
+
+static void multi_begin(struct zbuf *b, int64_t client, int64_t zxid)
+{
+	begin(&mo, b, client, zxid, ZOP_MULTI);
+	mcount_at = zbuf_len(b);
+	jout_i32(&mo, 0);
+	mcount = 0;
+}
+
+static size_t sub_begin(int32_t type)
+{
+	jout_i32(&mo, type);
+	size_t at = zbuf_len(mo.b);
+	jout_i32(&mo, 0);
+	return at;
+}
+
+static void sub_end(size_t at)
+{
+	be32_put(zbuf_head(mo.b) + at, (uint32_t)(zbuf_len(mo.b) - at - 4));
+	mcount++;
+}
+
+static void multi_end(void)
+{
+	be32_put(zbuf_head(mo.b) + mcount_at, (uint32_t)mcount);
+	t_jout_done(&mo);
+}
+
+static void sub_create(const char *path, const char *data, bool eph, int32_t pcv)
+{
+	size_t at = sub_begin(ZOP_CREATE);
+	t_txn_create(&mo, path, data, t_len(data), tree_acl_open, tree_acl_open_len, eph, pcv);
+	sub_end(at);
+}
+
+static void sub_path(int32_t type, const char *path) /* delete */
+{
+	size_t at = sub_begin(type);
+	jout_str(&mo, path);
+	sub_end(at);
+}
+
+static void sub_setdata(const char *path, const char *data, int32_t version)
+{
+	size_t at = sub_begin(ZOP_SETDATA);
+	t_txn_setdata(&mo, path, data, t_len(data), version);
+	sub_end(at);
+}
+
+static void sub_int(int32_t type, const char *path, int32_t v) /* check (path), error */
+{
+	size_t at = sub_begin(type);
+	if (path)
+		jout_str(&mo, path);
+	jout_i32(&mo, v);
+	sub_end(at);
+}
+
 /* Scratch buffer: build a txn in it and apply at once. */
 static struct zbuf scratch;
 static struct tree_result last_res;
@@ -419,7 +482,7 @@ static int build_history(struct zbuf *txns)
 {
 	static const char *const close1[] = { "/a/c" };
 	int n = 0;
-	for (int i = 0; i < 24; i++)
+	for (int i = 0; i < 28; i++)
 		zbuf_init(&txns[i], 4096);
 	tx_create(&txns[n++], S1, Z(1), "/a", "A", false, 1);
 	tx_create(&txns[n++], S1, Z(2), "/a/b", "B", false, 1);
@@ -443,6 +506,22 @@ static int build_history(struct zbuf *txns)
 	tx_delete(&txns[n++], Z(20), "/a/b/s0000000000");
 	tx_create(&txns[n++], S3, Z(21), "/a/b/s0000000001", "r", true, 2);
 	tx_setdata(&txns[n++], Z(22), "/", "root", 1);
+	/* Multis: ops applied in order, one that creates and deletes the same node, a failed one. */
+	multi_begin(&txns[n++], S3, Z(23));
+	sub_create("/m", "M", false, 5);
+	sub_create("/m/t", "T", false, 1);
+	sub_setdata("/m", "M2", 1);
+	sub_int(ZOP_CHECK, "/x", 1);
+	sub_path(ZOP_DELETE, "/m/t");
+	sub_create("/m/u", NULL, true, 2);
+	multi_end();
+	multi_begin(&txns[n++], S3, Z(24));
+	sub_create("/m/v", "V", false, 3);
+	sub_path(ZOP_DELETE, "/a/b/s0000000001");
+	sub_int(ZOP_ERROR, NULL, ZBADVERSION);
+	sub_int(ZOP_ERROR, NULL, ZRUNTIMEINCONSISTENCY);
+	multi_end();
+	tx_setdata(&txns[n++], Z(25), "/m", "M3", 2);
 	return n;
 }
 
@@ -455,7 +534,7 @@ static void apply_range(struct tree *t, struct zbuf *txns, int from, int to)
 
 Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
 {
-	struct zbuf txns[24];
+	struct zbuf txns[28];
 	int n = build_history(txns);
 	struct tree t;
 	cr_assert_eq(tree_init(&t, t_on_fire, &ev), 0);
@@ -467,6 +546,11 @@ Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
 	cr_assert_null(look(&t, "/a/d"));
 	cr_assert_arr_eq(look(&t, "/x")->data, "X5", 2);
 	cr_assert_eq(look(&t, "/x")->stat.ephemeral_owner, 0);
+	cr_assert_null(look(&t, "/m/t"), "the multi created and deleted it");
+	cr_assert_not_null(look(&t, "/m/u"));
+	cr_assert_null(look(&t, "/m/v"), "the failed multi changed nothing");
+	cr_assert_not_null(look(&t, "/a/b/s0000000001"));
+	cr_assert_eq(look(&t, "/m")->stat.cversion, 2);
 	apply_range(&t, txns, 0, n);
 	char *twice = dump(&t);
 	cr_assert_str_eq(twice, want, "applying the whole history twice");
@@ -486,7 +570,7 @@ Test(tree, replay_of_any_suffix_is_idempotent, .timeout = 10)
 		}
 	}
 	free(want);
-	for (int i = 0; i < 24; i++)
+	for (int i = 0; i < 28; i++)
 		zbuf_free(&txns[i]);
 }
 
@@ -714,4 +798,172 @@ Test(tree, load_node_refuses_a_non_canonical_path, .init = setup, .fini = teardo
 	cr_assert_eq(T.node_count, nodes);
 	cr_assert_eq(tree_load_node(&T, "/x", 2, NULL, -1, tree_acl_open, tree_acl_open_len, &st), 0);
 	cr_assert_not_null(look(&T, "/x"));
+}
+
+/* ---- multi ---- */
+
+struct sub_seen {
+	int32_t type[8], err[8];
+	struct zk_stat stat[8];
+	int n;
+};
+
+static void on_sub(void *ctx, const struct txn *sub, const struct tree_result *res)
+{
+	struct sub_seen *s = ctx;
+	cr_assert_lt(s->n, 8);
+	s->type[s->n] = sub->hdr.type;
+	s->err[s->n] = res->err;
+	s->stat[s->n] = res->stat;
+	s->n++;
+}
+
+static int apply_multi(struct sub_seen *seen, struct tree_result *res)
+{
+	struct txn x;
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), 0);
+	memset(seen, 0, sizeof *seen);
+	cr_assert_eq(tree_apply_each(&T, &x, res, on_sub, seen), 0);
+	return res->err;
+}
+
+Test(tree, multi_applies_ops_in_order_and_fires_per_op, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(do_create(&T, 1, 10, "/w", "x", false, 1), ZOK);
+	cr_assert_eq(watches_add(&T.watches, WATCH_DATA, "/w", 2, 1), 0);  /* getData("/w", true) */
+	cr_assert_eq(watches_add(&T.watches, WATCH_CHILD, "/", 1, 2), 0);  /* getChildren("/") */
+	cr_assert_eq(watches_add(&T.watches, WATCH_DATA, "/n", 2, 3), 0);  /* exists("/n", true) */
+	multi_begin(&scratch, 0x9, 11);
+	sub_setdata("/w", "y", 1);
+	sub_create("/n", NULL, false, 2);
+	sub_int(ZOP_CHECK, "/w", 2);
+	sub_path(ZOP_DELETE, "/n");
+	sub_create("/w/x", "X", true, 1);
+	multi_end();
+	struct sub_seen seen;
+	struct tree_result res;
+	cr_assert_eq(apply_multi(&seen, &res), ZOK);
+	int32_t want[] = { ZOP_SETDATA, ZOP_CREATE, ZOP_CHECK, ZOP_DELETE, ZOP_CREATE };
+	cr_assert_eq(seen.n, 5);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(seen.type[i], want[i], "op %d", i);
+		cr_assert_eq(seen.err[i], ZOK, "op %d", i);
+	}
+	cr_assert_eq(seen.stat[0].p.version, 1);
+	cr_assert_eq(seen.stat[0].p.mzxid, 11);
+	cr_assert_eq(seen.stat[1].p.czxid, 11, "the create's Stat as it was after that op");
+	cr_assert_eq(seen.stat[4].p.ephemeral_owner, 0x9, "ops carry the multi's session");
+	cr_assert_null(look(&T, "/n"));
+	cr_assert_not_null(look(&T, "/w/x"));
+	cr_assert_eq(T.last_zxid, 11);
+	/* One event per watch, in the order of the ops that fired them. */
+	cr_assert_eq(ev.n, 3);
+	cr_assert_eq(ev.v[0].type, ZEV_DATA_CHANGED);
+	cr_assert_eq(ev.v[1].type, ZEV_CREATED);
+	cr_assert_eq(ev.v[2].type, ZEV_CHILDREN_CHANGED);
+	cr_assert_eq(count_ev(2, ZEV_CHILDREN_CHANGED, "/"), 1);
+	cr_assert_eq(count_ev(3, ZEV_CREATED, "/n"), 1);
+}
+
+Test(tree, failed_multi_changes_nothing_and_fires_nothing, .init = setup, .fini = teardown, .timeout = 10)
+{
+	cr_assert_eq(do_create(&T, 1, 10, "/w", "x", false, 1), ZOK);
+	cr_assert_eq(watches_add(&T.watches, WATCH_DATA, "/w", 2, 1), 0);
+	cr_assert_eq(watches_add(&T.watches, WATCH_CHILD, "/", 1, 2), 0);
+	char *before = t_tree_dump(&T, 0);
+	/* As prep logs it: the ops before the failing one keep their own types. */
+	multi_begin(&scratch, 0x9, 11);
+	sub_create("/a", NULL, false, 2);
+	sub_setdata("/w", "y", 1);
+	sub_int(ZOP_ERROR, NULL, ZBADVERSION);
+	sub_int(ZOP_ERROR, NULL, ZRUNTIMEINCONSISTENCY);
+	multi_end();
+	struct sub_seen seen;
+	struct tree_result res;
+	cr_assert_eq(apply_multi(&seen, &res), ZBADVERSION, "the multi's error is its first op error");
+	int32_t want_err[] = { ZOK, ZOK, ZBADVERSION, ZRUNTIMEINCONSISTENCY };
+	cr_assert_eq(seen.n, 4);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(seen.type[i], ZOP_ERROR, "op %d", i);
+		cr_assert_eq(seen.err[i], want_err[i], "op %d", i);
+	}
+	char *after = t_tree_dump(&T, 0);
+	cr_assert_str_eq(after, before);
+	cr_assert_eq(ev.n, 0);
+	cr_assert_eq(T.last_zxid, 11, "a failed multi still takes its zxid");
+	free(before);
+	free(after);
+}
+
+Test(tree, multi_txn_decode_checks_every_op, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct txn x;
+	multi_begin(&scratch, 1, 5);
+	multi_end();
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), 0, "an empty multi");
+	cr_assert_eq(x.nsubs, 0);
+
+	/* Not a sub-txn type (a multi inside a multi, a createSession). */
+	int32_t bad_types[] = { ZOP_MULTI, ZOP_CREATESESSION, ZOP_CLOSESESSION, 99 };
+	for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
+		multi_begin(&scratch, 1, 5);
+		sub_int(bad_types[i], NULL, 0);
+		multi_end();
+		cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG, "type %d", bad_types[i]);
+	}
+	/* A sub-txn body with bytes left over, or cut short. */
+	multi_begin(&scratch, 1, 5);
+	sub_int(ZOP_ERROR, NULL, 0);
+	jout_i32(&mo, 7);
+	be32_put(zbuf_head(&scratch) + zbuf_len(&scratch) - 12, 8);
+	multi_end();
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG);
+	multi_begin(&scratch, 1, 5);
+	sub_int(ZOP_CHECK, "/a", 0);
+	multi_end();
+	zbuf_truncate(&scratch, zbuf_len(&scratch) - 1);
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG);
+	/* A null sub-txn body, a null or negative op list. */
+	multi_begin(&scratch, 1, 5);
+	jout_i32(&mo, ZOP_ERROR);
+	jout_i32(&mo, -1);
+	mcount = 1;
+	multi_end();
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG);
+	multi_begin(&scratch, 1, 5);
+	mcount = -1;
+	multi_end();
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG);
+	/* More ops announced than present. */
+	multi_begin(&scratch, 1, 5);
+	sub_int(ZOP_ERROR, NULL, 0);
+	mcount = 2;
+	multi_end();
+	cr_assert_eq(txn_decode(zbuf_head(&scratch), zbuf_len(&scratch), &x), -EBADMSG);
+}
+
+/* Regression (fuzz_txn, tests/fuzz/regressions/txn-multi-lower-parent-cversion.bin): a multi
+ * creating two children with the second's parentCVersion lower than the first's set the
+ * parent's cversion back, so applying it twice ended elsewhere than applying it once.
+ * ZooKeeper 3.8's DataTree.createNode only ever raises it (with pzxid); so does zkd now. */
+Test(tree, create_never_lowers_the_parent_cversion, .init = setup, .fini = teardown, .timeout = 10)
+{
+	multi_begin(&scratch, 0x9, 20);
+	sub_create("/a", NULL, false, 259);
+	sub_create("/b", NULL, false, 4);
+	multi_end();
+	struct sub_seen seen;
+	struct tree_result res;
+	cr_assert_eq(apply_multi(&seen, &res), ZOK);
+	cr_assert_eq(T.root->stat.cversion, 259);
+	char *once = t_tree_dump(&T, T_DUMP_LAST_ZXID);
+	apply_multi(&seen, &res);
+	char *twice = t_tree_dump(&T, T_DUMP_LAST_ZXID);
+	cr_assert_str_eq(twice, once);
+	free(once);
+	free(twice);
+	/* A plain create with a lower parentCVersion leaves cversion and pzxid alone. */
+	cr_assert_eq(do_create(&T, 1, 21, "/c", NULL, false, 7), ZOK);
+	cr_assert_eq(T.root->stat.cversion, 259);
+	cr_assert_eq(T.root->stat.pzxid, 20);
 }
