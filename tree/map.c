@@ -270,6 +270,20 @@ struct strmap_ent *strmap_del_h(struct strmap *m, const char *key, size_t len, u
 	return found;
 }
 
+struct strmap_ent *strmap_replace(struct strmap *m, struct strmap_ent *e)
+{
+	size_t i;
+	struct strmap_ent *found = find_in(m->slots, m->cap, e->key, e->len, e->hash, &i);
+	struct strmap_ent **slots = m->slots;
+	if (!found && m->old) {
+		found = find_in(m->old, m->old_cap, e->key, e->len, e->hash, &i);
+		slots = m->old;
+	}
+	if (found)
+		slots[i] = e;
+	return found;
+}
+
 bool strmap_next(const struct strmap *m, size_t *i, struct strmap_ent **e)
 {
 	for (; *i < m->cap + m->old_cap; (*i)++) {

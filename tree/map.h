@@ -48,6 +48,9 @@ int strmap_put(struct strmap *m, struct strmap_ent *e); /* e->hash must be set; 
 struct strmap_ent *strmap_del(struct strmap *m, const char *key, size_t len);
 /* For a table whose keys are hashed another way than tree_hash (the watch tables). */
 struct strmap_ent *strmap_del_h(struct strmap *m, const char *key, size_t len, uint32_t hash);
+/* Put `e` in the slot of the entry with the same key (e->hash set); returns that entry, or
+ * NULL (nothing changed) when there is none. Never allocates, so it cannot fail. */
+struct strmap_ent *strmap_replace(struct strmap *m, struct strmap_ent *e);
 bool strmap_next(const struct strmap *m, size_t *i, struct strmap_ent **e);
 
 #endif

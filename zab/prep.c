@@ -2,6 +2,7 @@
 #include "zab/prep.h"
 #include "net/log.h"
 #include "net/proto.h"
+#include "tree/multi.h"
 #include "tree/path.h"
 
 #include <errno.h>
@@ -31,7 +32,7 @@ int prep_is_write(int32_t type)
 {
 	switch (type) {
 	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_DELETE: case ZOP_SETDATA:
-	case ZOP_CREATESESSION: case ZOP_CLOSESESSION:
+	case ZOP_CREATESESSION: case ZOP_CLOSESESSION: case ZOP_MULTI:
 	case ZOP_CREATECONTAINER: case ZOP_CREATETTL: case ZOP_DELETECONTAINER:
 		return 1;
 	default:
@@ -77,8 +78,8 @@ static int add_change(struct prep *p, const char *path, size_t len, int64_t zxid
 	c->stat = view ? view->stat : (struct tree_stat){ 0 };
 	c->num_children = view ? view->num_children : 0;
 	c->next = NULL;
-	strmap_del(&p->latest, path, len);
-	if (strmap_put(&p->latest, &c->ent) < 0) {
+	c->shadowed = (struct change *)strmap_replace(&p->latest, &c->ent);
+	if (!c->shadowed && strmap_put(&p->latest, &c->ent) < 0) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -104,6 +105,8 @@ void prep_applied(struct prep *p, int64_t zxid)
 
 static void hdr_out(struct jute_out *out, const struct prep_req *r, int32_t type)
 {
+	if (r->sub)
+		return; /* a multi's op: the multi's header holds for it */
 	struct txn_hdr h = { r->session, r->cxid, r->zxid, r->time_ms, type };
 	txn_hdr_encode(out, &h);
 }
@@ -366,6 +369,14 @@ static int prep_delete_container(struct prep *p, const struct prep_req *r, struc
 	return 0;
 }
 
+/* The newest view of an existing node named by a client (setData, check). */
+static int node_view(struct prep *p, const char *path, int32_t len, struct change *node)
+{
+	if (path_invalid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	return record_for(p, path, (size_t)len, node) ? 0 : ZNONODE;
+}
+
 static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
 {
 	int32_t len, dlen;
@@ -374,13 +385,11 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	int32_t version = jin_i32(in);
 	if (!jin_ok(in) || !path)
 		return ZMARSHALLINGERROR;
-	if (path_invalid(path, (size_t)len))
-		return ZBADARGUMENTS;
 	struct change node;
-	if (!record_for(p, path, (size_t)len, &node))
-		return ZNONODE;
-	int rc = check_version(node.stat.version, version);
+	int rc = node_view(p, path, len, &node);
 	if (rc)
+		return rc;
+	if ((rc = check_version(node.stat.version, version)) != 0)
 		return rc;
 	int32_t new_version = node.stat.version + 1;
 	hdr_out(out, r, ZOP_SETDATA);
@@ -461,6 +470,172 @@ static int prep_close_session(struct prep *p, const struct prep_req *r, struct j
 	return 0;
 }
 
+/* check (multi only): the node exists in the newest view with the expected version. The
+ * txn carries the version + 1, as ZooKeeper's checkAndIncVersion returns it; it changes
+ * nothing, so no change record. */
+static int prep_check(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	int32_t len;
+	const char *path = (const char *)jin_buf(in, &len);
+	int32_t version = jin_i32(in);
+	if (!jin_ok(in) || !path)
+		return ZMARSHALLINGERROR;
+	struct change node;
+	int rc = node_view(p, path, len, &node);
+	if (rc)
+		return rc;
+	if ((rc = check_version(node.stat.version, version)) != 0)
+		return rc;
+	hdr_out(out, r, ZOP_CHECK);
+	jout_buf(out, path, len);
+	jout_i32(out, (int32_t)((uint32_t)node.stat.version + 1u));
+	return 0;
+}
+
+static int prep_multi(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out);
+
+/* One write: its checks, then its txn (a multi's op: the body only) and change records.
+ * Returns 0, or the ZooKeeper error of the first failed check (then nothing was recorded). */
+static int prep_op(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	switch (r->type) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+	case ZOP_CREATECONTAINER:
+	case ZOP_CREATETTL:
+		return prep_create(p, r, in, out);
+	case ZOP_DELETECONTAINER:
+		/* Only the reaper's own request is served; a client's is refused as ZooKeeper 3.8
+		 * refuses it (BadArguments, logged as an ErrorTxn). */
+		return r->internal ? prep_delete_container(p, r, out) : ZBADARGUMENTS;
+	case ZOP_DELETE:
+		return prep_delete(p, r, in, out);
+	case ZOP_SETDATA:
+		return prep_setdata(p, r, in, out);
+	case ZOP_CHECK:
+		return r->sub ? prep_check(p, r, in, out) : ZUNIMPLEMENTED;
+	case ZOP_MULTI:
+		return r->sub ? ZUNIMPLEMENTED : prep_multi(p, r, in, out);
+	case ZOP_CREATESESSION:
+		hdr_out(out, r, ZOP_CREATESESSION);
+		jout_i32(out, r->session_timeout_ms);
+		return 0;
+	case ZOP_CLOSESESSION:
+		return prep_close_session(p, r, out);
+	default:
+		return ZUNIMPLEMENTED;
+	}
+}
+
+/* ------------------------------------------------------------------ multi
+ * The request is parsed by tree/multi.c. As ZooKeeper 3.8's PrepRequestProcessor:
+ *  - a malformed record, or a multi of read ops, is an ErrorTxn(MarshallingError), as is
+ *    a create op with TTL flags in a CreateRequest (MULTI_BAD_TTL) once it is reached;
+ *  - each op is checked against the view that includes the ops before it (they all carry
+ *    the multi's zxid); the first that fails turns into ErrorTxn(err), the ones after it
+ *    into ErrorTxn(RUNTIMEINCONSISTENCY) without being checked, and the change records of
+ *    the ops before it are rolled back (rollbackPendingChanges). Those ops stay in the
+ *    MultiTxn with their own types: the tree turns them into ErrorTxn(OK) when applying. */
+bool prep_multi_logged(const uint8_t *body, size_t len)
+{
+	return multi_shape(body, len) != MULTI_SHAPE_NULL_PATH;
+}
+
+/* Undo the change records added after `mark` (the tail before the multi), newest first, so
+ * each path's newest record is again the one from before the multi. Cannot fail. */
+static void rollback(struct prep *p, struct change *mark)
+{
+	struct change *c = mark ? mark->next : p->head, *rev = NULL;
+	while (c) {
+		struct change *next = c->next;
+		c->next = rev;
+		rev = c;
+		c = next;
+	}
+	if (mark) mark->next = NULL; else p->head = NULL;
+	p->tail = mark;
+	while (rev) {
+		c = rev;
+		rev = c->next;
+		if (c->shadowed) {
+			struct strmap_ent *was = strmap_replace(&p->latest, &c->shadowed->ent);
+			ZK_ASSERT(was == &c->ent);
+		} else {
+			struct strmap_ent *was = strmap_del(&p->latest, c->path, c->ent.len);
+			ZK_ASSERT(was == &c->ent);
+		}
+		free(c);
+		p->count--;
+	}
+}
+
+static void sub_error(struct jute_out *out, int32_t err)
+{
+	jout_i32(out, ZOP_ERROR);
+	jout_i32(out, 4);
+	jout_i32(out, err);
+}
+
+/* One op into the MultiTxn as Txn{type, buffer body}; 0 or its error (nothing written). */
+static int multi_op_out(struct prep *p, const struct prep_req *r, const struct multi_op *op,
+			struct jute_out *out)
+{
+	struct prep_req sr = *r;
+	sr.type = op->type;
+	sr.body = op->rec;
+	sr.body_len = op->rec_len;
+	sr.sub = true;
+	size_t at = zbuf_len(out->b);
+	jout_i32(out, op->type);
+	jout_i32(out, 0);
+	struct jute_in in;
+	jin_init(&in, op->rec, op->rec_len);
+	int err = prep_op(p, &sr, &in, out);
+	if (err) {
+		zbuf_truncate(out->b, at);
+		return err;
+	}
+	if (!out->err)
+		be32_put(zbuf_head(out->b) + at + 4, (uint32_t)(zbuf_len(out->b) - at - 8));
+	return 0;
+}
+
+static int prep_multi(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	enum multi_shape shape = multi_shape(in->p + in->off, jin_left(in));
+	if (shape != MULTI_SHAPE_WRITES && shape != MULTI_SHAPE_EMPTY)
+		return ZMARSHALLINGERROR;
+	struct change *mark = p->tail;
+	hdr_out(out, r, ZOP_MULTI);
+	size_t count_at = zbuf_len(out->b);
+	jout_i32(out, 0);
+	int32_t n = 0, failed = r->err;
+	struct multi_op op;
+	while (multi_next(in, &op) == 1 && !p->fail && !out->err) {
+		n++;
+		if (failed) {
+			sub_error(out, n == 1 && r->err ? r->err : ZRUNTIMEINCONSISTENCY);
+			continue;
+		}
+		if (op.type == MULTI_BAD_TTL) {
+			rollback(p, mark);
+			return ZMARSHALLINGERROR;
+		}
+		int err = multi_op_out(p, r, &op, out);
+		if (err) {
+			rollback(p, mark);
+			sub_error(out, err);
+			failed = err;
+		}
+	}
+	if (p->fail || out->err) {
+		rollback(p, mark); /* prep_write drops the txn */
+		return 0;
+	}
+	be32_put(zbuf_head(out->b) + count_at, (uint32_t)n);
+	return 0;
+}
+
 int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 {
 	struct jute_in in;
@@ -468,41 +643,10 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out)
 	size_t mark = zbuf_len(out->b);
 	p->fail = 0;
 	int rc;
-	if (r->err) {
+	if (r->err && r->type != ZOP_MULTI)
 		rc = r->err; /* decided by the caller: only the ErrorTxn below is written */
-		goto out;
-	}
-	switch (r->type) {
-	case ZOP_CREATE:
-	case ZOP_CREATE2:
-	case ZOP_CREATECONTAINER:
-	case ZOP_CREATETTL:
-		rc = prep_create(p, r, &in, out);
-		break;
-	case ZOP_DELETECONTAINER:
-		/* Only the reaper's own request is served; a client's is refused as ZooKeeper 3.8
-		 * refuses it (BadArguments, logged as an ErrorTxn). */
-		rc = r->internal ? prep_delete_container(p, r, out) : ZBADARGUMENTS;
-		break;
-	case ZOP_DELETE:
-		rc = prep_delete(p, r, &in, out);
-		break;
-	case ZOP_SETDATA:
-		rc = prep_setdata(p, r, &in, out);
-		break;
-	case ZOP_CREATESESSION:
-		hdr_out(out, r, ZOP_CREATESESSION);
-		jout_i32(out, r->session_timeout_ms);
-		rc = 0;
-		break;
-	case ZOP_CLOSESESSION:
-		rc = prep_close_session(p, r, out);
-		break;
-	default:
-		rc = ZUNIMPLEMENTED;
-		break;
-	}
-out:
+	else
+		rc = prep_op(p, r, &in, out);
 	/* rc is a ZooKeeper error code here, never an errno: system failures are in p->fail. */
 	if (p->fail || out->err) {
 		if (zbuf_len(out->b) >= mark)

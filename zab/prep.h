@@ -25,6 +25,9 @@ struct change {
 	struct tree_stat stat;
 	int32_t num_children;
 	struct change *next; /* FIFO in zxid order */
+	struct change *shadowed; /* the newest record of this path before this one, or NULL;
+				  * valid only during the prep call that added this record
+				  * (a failed multi rolls back to it) */
 	char path[];
 };
 
@@ -53,6 +56,7 @@ struct prep_req {
 	bool internal;              /* the server's own request (the container reaper's
 				     * deleteContainer, body = the raw path bytes); a client's
 				     * deleteContainer is refused */
+	bool sub;                   /* an op of a multi: write its txn body only (no header) */
 };
 
 void prep_init(struct prep *p, struct tree *t);
@@ -64,5 +68,8 @@ int prep_write(struct prep *p, const struct prep_req *r, struct jute_out *out);
 void prep_applied(struct prep *p, int64_t zxid);
 /* Is this opcode a write that goes through prep? */
 int prep_is_write(int32_t type);
+/* Does this multi request body get a txn? Not when an op has a null path: ZooKeeper then
+ * answers MarshallingError without a txn or zxid (prep_write would log an ErrorTxn). */
+bool prep_multi_logged(const uint8_t *body, size_t len);
 
 #endif

@@ -1,7 +1,9 @@
 /* Proves prep turns client writes into the txns ZooKeeper's PrepRequestProcessor makes:
  * the right fields, the right error code in an ErrorTxn when a check fails, sequential
  * names from the parent's cversion, and a view that includes writes prepped but not yet
- * applied (outstanding changes) until prep_applied forgets them. */
+ * applied (outstanding changes) until prep_applied forgets them. Multis: each op sees the
+ * ops before it, a failed op leaves no change record of the multi behind, and the MultiTxn
+ * holds ZooKeeper's sub-txns and errors. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include "net/proto.h"
 #include "tree/tree.h"
 #include "tree/txn.h"
+#include "tree/multi.h"
 #include "zab/prep.h"
 #include "tests/unit/support/support.h"
 
@@ -563,8 +566,9 @@ Test(prep, close_session_skips_path_recreated_by_other_session, .init = setup, .
 Test(prep, is_write, .timeout = 10)
 {
 	static const int32_t w[] = { ZOP_CREATE, ZOP_CREATE2, ZOP_DELETE, ZOP_SETDATA,
-				     ZOP_CREATESESSION, ZOP_CLOSESESSION };
-	static const int32_t r[] = { ZOP_GETDATA, ZOP_EXISTS, ZOP_GETCHILDREN, ZOP_PING, ZOP_SYNC };
+				     ZOP_CREATESESSION, ZOP_CLOSESESSION, ZOP_MULTI };
+	static const int32_t r[] = { ZOP_GETDATA, ZOP_EXISTS, ZOP_GETCHILDREN, ZOP_PING, ZOP_SYNC,
+				     ZOP_MULTIREAD, ZOP_CHECK };
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
 		cr_assert(prep_is_write(w[i]), "op %d", w[i]);
 	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
@@ -592,4 +596,265 @@ Test(prep, non_write_opcodes_and_caller_errors_are_error_txns, .init = setup, .f
 	cr_assert_eq(txn_decode(zbuf_head(&outs[i]), zbuf_len(&outs[i]), &txns[i]), 0);
 	expect_err(&txns[i], ZSESSIONEXPIRED);
 	cr_assert_eq(P.count, 0, "a refused create records no change");
+}
+
+/* ---- multi ---- */
+
+/* A MultiOperationRecord in `body`: mbegin, then ops, then mend. */
+static struct jute_out mb;
+
+static void mbegin(void) { t_jout_begin(&mb, &body); }
+static void mhdr(int32_t type) { jout_i32(&mb, type); jout_bool(&mb, false); jout_i32(&mb, -1); }
+static void mend(void) { jout_i32(&mb, -1); jout_bool(&mb, true); jout_i32(&mb, -1); t_jout_done(&mb); }
+
+static void m_create(const char *path, const char *data, int32_t flags)
+{
+	mhdr(ZOP_CREATE);
+	jout_str(&mb, path);
+	jout_str(&mb, data);
+	acl_out(&mb, ACL_OPEN);
+	jout_i32(&mb, flags);
+}
+
+static void m_path_int(int32_t type, const char *path, int32_t v) /* delete, check */
+{
+	mhdr(type);
+	jout_str(&mb, path);
+	jout_i32(&mb, v);
+}
+
+static void m_setdata(const char *path, const char *data, int32_t version)
+{
+	mhdr(ZOP_SETDATA);
+	t_txn_setdata(&mb, path, data, t_len(data), version);
+}
+
+/* The i-th op of a multi txn, decoded. */
+static struct txn sub_of(const struct txn *x, int i)
+{
+	struct jute_in it;
+	int32_t type, len;
+	const uint8_t *b;
+	jin_init(&it, x->subs, x->subs_len);
+	for (int k = 0; k <= i; k++)
+		cr_assert(txn_next_sub(&it, &type, &b, &len), "op %d missing", i);
+	struct txn sub;
+	cr_assert_eq(txn_decode_sub(&x->hdr, type, b, (size_t)len, &sub), 0);
+	return sub;
+}
+
+static void expect_sub_err(const struct txn *x, int i, int32_t err)
+{
+	struct txn s = sub_of(x, i);
+	cr_assert_eq(s.hdr.type, ZOP_ERROR, "op %d: type %d, want an error", i, s.hdr.type);
+	cr_assert_eq(s.err, err, "op %d: error %d, want %d", i, s.err, err);
+}
+
+Test(prep, multi_ops_see_the_ops_before_them, .init = setup, .fini = teardown, .timeout = 10)
+{
+	mbegin();
+	m_create("/m", "d", 0);
+	m_create("/m/s-", NULL, ZCF_SEQUENTIAL);
+	m_create("/m/s-", NULL, ZCF_SEQUENTIAL);
+	m_setdata("/m", "e", 0);
+	m_path_int(ZOP_CHECK, "/m", 1);
+	m_path_int(ZOP_DELETE, "/m/s-0000000000", 0);
+	mhdr(ZOP_CREATE2); /* answered and logged as a create */
+	jout_str(&mb, "/m/c2");
+	jout_str(&mb, NULL);
+	acl_out(&mb, ACL_OPEN);
+	jout_i32(&mb, 0);
+	mend();
+	struct txn *x = run(ZOP_MULTI, 0x42);
+	expect_ok(x, ZOP_MULTI);
+	cr_assert_eq(x->nsubs, 7);
+	int32_t types[] = { ZOP_CREATE, ZOP_CREATE, ZOP_CREATE, ZOP_SETDATA, ZOP_CHECK, ZOP_DELETE, ZOP_CREATE };
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(sub_of(x, i).hdr.type, types[i], "op %d", i);
+	struct txn s1 = sub_of(x, 1), s2 = sub_of(x, 2), s3 = sub_of(x, 3), s4 = sub_of(x, 4);
+	cr_assert(path_is(&s1, "/m/s-0000000000"));
+	cr_assert(path_is(&s2, "/m/s-0000000001"), "the second sees the first's cversion");
+	cr_assert_eq(s2.parent_cversion, 2);
+	cr_assert_eq(s3.version, 1);
+	cr_assert_eq(s4.version, 2, "CheckVersionTxn carries version + 1");
+	cr_assert_eq(sub_of(x, 6).parent_cversion, 3);
+	/* Every record carries the multi's zxid; later writes see the multi's effects. */
+	for (struct change *c = P.head; c; c = c->next)
+		cr_assert_eq(c->zxid, x->hdr.zxid);
+	expect_err(create("/m/s-0000000001", NULL, 0, 1), ZNODEEXISTS);
+	expect_ok(delete("/m/s-0000000001", 0), ZOP_DELETE);
+	/* Applied, the tree agrees with what prep saw. */
+	cr_assert_eq(apply(x), ZOK);
+	cr_assert_null(tree_lookup(&T, "/m/s-0000000000", 15));
+	cr_assert_not_null(tree_lookup(&T, "/m/c2", 5));
+	cr_assert_eq(tree_lookup(&T, "/m", 2)->stat.version, 1);
+}
+
+Test(prep, failed_multi_rolls_back_its_records, .init = setup, .fini = teardown, .timeout = 10)
+{
+	/* Pending before the multi: /x (created, then set) and a child of the root. */
+	struct txn *a = create("/x", "a", 0, 1);
+	struct txn *b = setdata("/x", "b", 0);
+	size_t count = P.count, paths = P.latest.count;
+	struct change *tail = P.tail;
+	mbegin();
+	m_setdata("/x", "c", 1);
+	m_create("/x/s-", NULL, ZCF_SEQUENTIAL);
+	m_setdata("/x", "d", 2);
+	m_create("/y", NULL, 0);
+	m_path_int(ZOP_CHECK, "/x", 1); /* /x is at version 3 in the multi's view */
+	m_create("/z", NULL, 0);
+	m_path_int(ZOP_DELETE, "/nonexistent", -1);
+	mend();
+	struct txn *x = run(ZOP_MULTI, 0x42);
+	expect_ok(x, ZOP_MULTI);
+	cr_assert_eq(x->nsubs, 7);
+	/* The ops before the failing one stay as prepped; it and the rest are errors. */
+	cr_assert_eq(sub_of(x, 0).hdr.type, ZOP_SETDATA);
+	cr_assert_eq(sub_of(x, 3).hdr.type, ZOP_CREATE);
+	expect_sub_err(x, 4, ZBADVERSION);
+	expect_sub_err(x, 5, ZRUNTIMEINCONSISTENCY);
+	expect_sub_err(x, 6, ZRUNTIMEINCONSISTENCY);
+	/* Nothing of the multi is left in the outstanding view. */
+	cr_assert_eq(P.count, count);
+	cr_assert_eq(P.latest.count, paths);
+	cr_assert_eq(P.tail, tail);
+	cr_assert_null(P.tail->next);
+	for (struct change *c = P.head; c; c = c->next)
+		cr_assert_neq(c->zxid, x->hdr.zxid);
+	expect_err(setdata("/x", "e", 2), ZBADVERSION); /* /x is at version 1 again */
+	struct txn *s = create("/x/s-", NULL, ZCF_SEQUENTIAL, 1);
+	cr_assert(path_is(s, "/x/s-0000000000"), "the parent's cversion is back too");
+	expect_err(delete("/y", -1), ZNONODE);
+	/* Applying it changes nothing. */
+	cr_assert_eq(apply(a), ZOK);
+	cr_assert_eq(apply(b), ZOK);
+	cr_assert_eq(apply(x), ZBADVERSION);
+	cr_assert_null(tree_lookup(&T, "/y", 2));
+	cr_assert_eq(tree_lookup(&T, "/x", 2)->stat.version, 1);
+	cr_assert_eq(apply(s), ZOK);
+	cr_assert_eq(P.count, 0);
+	cr_assert_eq(P.latest.count, 0);
+}
+
+Test(prep, failed_first_op_and_empty_multi, .init = setup, .fini = teardown, .timeout = 10)
+{
+	mbegin();
+	m_create("/a/b", NULL, 0);
+	m_create("/a", NULL, 0);
+	mend();
+	struct txn *x = run(ZOP_MULTI, 1);
+	expect_ok(x, ZOP_MULTI);
+	expect_sub_err(x, 0, ZNONODE);
+	expect_sub_err(x, 1, ZRUNTIMEINCONSISTENCY);
+	cr_assert_eq(P.count, 0);
+	mbegin();
+	mend();
+	x = run(ZOP_MULTI, 1);
+	expect_ok(x, ZOP_MULTI);
+	cr_assert_eq(x->nsubs, 0, "an empty multi is a txn too");
+	cr_assert_eq(apply(x), ZOK);
+}
+
+Test(prep, malformed_multi_is_one_marshalling_error, .init = setup, .fini = teardown, .timeout = 10)
+{
+	/* Cut short (no end marker). */
+	mbegin();
+	m_create("/a", NULL, 0);
+	t_jout_done(&mb);
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	/* An op type a multi cannot hold (exists). */
+	mbegin();
+	mhdr(ZOP_EXISTS);
+	jout_str(&mb, "/a");
+	jout_bool(&mb, false);
+	mend();
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	/* Reads mixed with writes, and reads only. */
+	mbegin();
+	m_create("/a", NULL, 0);
+	mhdr(ZOP_GETDATA);
+	jout_str(&mb, "/a");
+	jout_bool(&mb, false);
+	mend();
+	cr_assert_eq(multi_shape(zbuf_head(&body), zbuf_len(&body)), MULTI_SHAPE_MALFORMED);
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	mbegin();
+	mhdr(ZOP_GETCHILDREN);
+	jout_str(&mb, "/");
+	jout_bool(&mb, true);
+	mend();
+	cr_assert_eq(multi_shape(zbuf_head(&body), zbuf_len(&body)), MULTI_SHAPE_READS);
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	/* TTL flags on a plain create, once reached: nothing of the ops before it stays. */
+	mbegin();
+	m_create("/a", NULL, 0);
+	m_create("/t", NULL, ZCF_TTL);
+	mend();
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	cr_assert_eq(P.count, 0);
+	/* ... but not when an op before it failed. */
+	mbegin();
+	m_path_int(ZOP_DELETE, "/nonexistent", -1);
+	m_create("/t", NULL, ZCF_TTL);
+	mend();
+	struct txn *x = run(ZOP_MULTI, 1);
+	expect_sub_err(x, 0, ZNONODE);
+	expect_sub_err(x, 1, ZRUNTIMEINCONSISTENCY);
+	/* A null path: ZooKeeper answers without a txn; the caller asks first. */
+	mbegin();
+	m_path_int(ZOP_DELETE, NULL, -1);
+	mend();
+	cr_assert(!prep_multi_logged(zbuf_head(&body), zbuf_len(&body)));
+	expect_err(run(ZOP_MULTI, 1), ZMARSHALLINGERROR);
+	mbegin();
+	m_path_int(ZOP_DELETE, "/a", -1);
+	mend();
+	cr_assert(prep_multi_logged(zbuf_head(&body), zbuf_len(&body)));
+	cr_assert_eq(P.count, 0);
+}
+
+Test(prep, multi_of_a_closing_session_fails_at_its_first_op, .init = setup, .fini = teardown, .timeout = 10)
+{
+	mbegin();
+	m_create("/a", NULL, 0);
+	m_create("/b", NULL, 0);
+	mend();
+	cr_assert_lt(nout, NOUT);
+	int i = nout++;
+	zbuf_init(&outs[i], 1 << 20);
+	struct jute_out o;
+	jout_init(&o, &outs[i]);
+	struct prep_req r = { .session = 0x55, .cxid = 7, .type = ZOP_MULTI, .body = zbuf_head(&body),
+			      .body_len = zbuf_len(&body), .zxid = next_zxid++, .time_ms = 1,
+			      .err = ZSESSIONEXPIRED };
+	cr_assert_eq(prep_write(&P, &r, &o), 0);
+	cr_assert_eq(txn_decode(zbuf_head(&outs[i]), zbuf_len(&outs[i]), &txns[i]), 0);
+	expect_ok(&txns[i], ZOP_MULTI);
+	expect_sub_err(&txns[i], 0, ZSESSIONEXPIRED);
+	expect_sub_err(&txns[i], 1, ZRUNTIMEINCONSISTENCY);
+	cr_assert_eq(P.count, 0);
+}
+
+Test(prep, multi_out_of_buffer_preps_nothing, .init = setup, .fini = teardown, .timeout = 10)
+{
+	mbegin();
+	for (int k = 0; k < 20; k++) {
+		char p[16];
+		snprintf(p, sizeof p, "/n%d", k);
+		m_create(p, "0123456789", 0);
+	}
+	mend();
+	struct zbuf small;
+	zbuf_init(&small, 300); /* a few ops fit, not all */
+	struct jute_out o;
+	jout_init(&o, &small);
+	struct prep_req r = { .session = 1, .cxid = 1, .type = ZOP_MULTI, .body = zbuf_head(&body),
+			      .body_len = zbuf_len(&body), .zxid = next_zxid++, .time_ms = 1 };
+	cr_assert_eq(prep_write(&P, &r, &o), -ENOBUFS);
+	cr_assert_eq(zbuf_len(&small), 0, "nothing written");
+	cr_assert_eq(P.count, 0, "nothing prepped");
+	cr_assert_eq(P.latest.count, 0);
+	zbuf_free(&small);
+	expect_ok(create("/n0", NULL, 0, 1), ZOP_CREATE);
 }
