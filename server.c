@@ -103,7 +103,7 @@ struct server {
 	size_t pq_head, pq_count;
 	struct zbuf arena;      /* txn bytes of pending entries, in zxid order */
 	uint64_t arena_pos;     /* absolute position of the arena's head */
-	struct zbuf scratch;
+	struct zbuf scratch;    /* a multi's response body, built while its ops are applied */
 	bool write_failed;      /* the log stage failed: no more writes are acknowledged */
 	const struct zk_fileops *ops;
 	char snap_dir[ZK_CFG_PATH_MAX + 16], log_dir[ZK_CFG_PATH_MAX + 16];
@@ -348,6 +348,31 @@ static void send_connect_response(struct client *cl, int32_t timeout, int64_t se
 	mark_dirty(cl);
 }
 
+static void collect_multi_result(void *ctx, const struct txn *sub, const struct tree_result *res)
+{
+	ops_multi_result(ctx, sub, res);
+}
+
+/* A multi's reply: the header (err 0 even when an op failed, as ZooKeeper answers: the
+ * errors are in the per-op results) and the body collected while it was applied, which
+ * is after the watch events its ops fired. */
+static void reply_multi(struct client *cl, const struct pending *p, struct jute_out *body)
+{
+	struct jute_out out;
+	size_t mark;
+	ops_multi_end(body);
+	if (body->err && cl && !cl->dead) {
+		LOG_ERROR("multi 0x%llx: its response passed %zu bytes", (unsigned long long)p->zxid,
+			  (size_t)REPLY_MAX);
+		client_close(cl, "multi response too large");
+		return;
+	}
+	if (!reply_begin(cl, &out, &mark, p->xid, p->zxid, 0))
+		return;
+	jout_raw(&out, zbuf_head(body->b), zbuf_len(body->b));
+	reply_end(cl, &out, mark);
+}
+
 static void commit_one(const struct pending *p)
 {
 	const uint8_t *bytes = zbuf_head(&S.arena) + (p->txn_pos - S.arena_pos);
@@ -355,7 +380,10 @@ static void commit_one(const struct pending *p)
 	int rc = txn_decode(bytes, p->txn_len, &x);
 	ZK_ASSERT(rc == 0); /* we encoded it ourselves */
 	struct tree_result res;
-	rc = tree_apply(&S.tree, &x, &res);
+	struct jute_out multi_out;
+	zbuf_reset(&S.scratch);
+	jout_init(&multi_out, &S.scratch);
+	rc = tree_apply_each(&S.tree, &x, &res, collect_multi_result, &multi_out);
 	if (rc < 0) {
 		LOG_ERROR("cannot apply txn 0x%llx: %s; stopping", (unsigned long long)p->zxid, strerror(-rc));
 		exit(70);
@@ -393,11 +421,14 @@ static void commit_one(const struct pending *p)
 	}
 	struct jute_out out;
 	size_t mark;
-	if (!reply_begin(cl, &out, &mark, p->xid, p->zxid, res.err))
-		return;
-	ops_write_reply(p->req_type, &x, &res, &out);
-	reply_end(cl, &out, mark);
-	if (cl->inflight == 0)
+	if (x.hdr.type == ZOP_MULTI) {
+		reply_multi(cl, p, &multi_out);
+	} else if (reply_begin(cl, &out, &mark, p->xid, p->zxid, res.err)) {
+		ops_write_reply(p->req_type, &x, &res, &out);
+		reply_end(cl, &out, mark);
+	}
+	zbuf_shrink(&S.scratch, 1 << 16);
+	if (cl && !cl->dead && cl->inflight == 0)
 		mark_ready(cl);
 }
 
@@ -650,6 +681,8 @@ static const char *op_abbrev(int32_t op)
 	case ZOP_GETALLCHILDRENNUMBER: return "GETACN";
 	case ZOP_CREATESESSION: return "SESS";
 	case ZOP_CLOSESESSION: return "CLOS";
+	case ZOP_MULTI: return "MULT";
+	case ZOP_MULTIREAD: return "MLTR";
 	default: return "NA";
 	}
 }
@@ -1009,6 +1042,42 @@ static int serve_op(struct client *cl, int32_t type, const uint8_t *body, size_t
 	return ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, out);
 }
 
+/* multiRead, or a multi that gets no txn (an op with a null path): ZooKeeper's
+ * FinalRequestProcessor then fails on it, answering MarshallingError after the empty
+ * response it had begun. Both are answered like reads, from the tree. */
+static int multi_read_body(struct client *cl, int32_t type, const uint8_t *body, size_t blen,
+			   struct jute_out *out)
+{
+	if (type == ZOP_MULTIREAD)
+		return ops_multi_read(&S.tree, body, blen, cl->c.id, &cl->c.peer, out);
+	ops_multi_end(out);
+	return ZMARSHALLINGERROR;
+}
+
+static void serve_multi_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body,
+			     size_t blen, int64_t start)
+{
+	struct jute_out out;
+	size_t mark;
+	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
+		return;
+	int err = multi_read_body(cl, type, body, blen, &out);
+	if (out.err && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
+		/* As for one big read (serve_read): a client that reads gets it. */
+		zbuf_truncate(&cl->c.out, mark);
+		cl->c.out.max = REPLY_MAX;
+		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
+		err = multi_read_body(cl, type, body, blen, &out);
+	}
+	if (out.err) {
+		reply_end(cl, &out, mark); /* rolls the frame back and drops the client */
+		return;
+	}
+	be32_put(zbuf_head(&cl->c.out) + mark + 16, (uint32_t)err);
+	reply_end(cl, &out, mark);
+	note_latency(cl, start, type, xid, S.tree.last_zxid);
+}
+
 /* Answer a read (or ping, setWatches, unknown op) of a connected client from the tree. */
 static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
 		       int64_t start)
@@ -1024,6 +1093,10 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	}
 	if (type == ZOP_PING)
 		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
+	if (type == ZOP_MULTI || type == ZOP_MULTIREAD) {
+		serve_multi_read(cl, xid, type, body, blen, start);
+		return;
+	}
 	if (type == ZOP_SETWATCHES || type == ZOP_SETWATCHES2) {
 		/* Events it produces must precede its reply: they go out first. */
 		int err = ops_set_watches_v(&S.tree, body, blen, cl->c.id, type == ZOP_SETWATCHES2);
@@ -1087,10 +1160,13 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	if (!jin_ok(&in))
 		return -EBADMSG;
 	bool write = prep_is_write(type) && type != ZOP_CREATESESSION;
+	if (type == ZOP_MULTI && !prep_multi_logged(p + 8, len - 8))
+		write = false; /* answered without a txn (serve_multi_read) */
 	/* Back-pressure: a full pipeline, or a log batch without room while the previous one is
-	 * being synced, leaves the frame in the buffer; the client is resumed when room frees. */
+	 * being synced, leaves the frame in the buffer; the client is resumed when room frees.
+	 * A MultiTxn is at most about 1.4 times its request (sequential suffixes). */
 	if (((write || cl->inflight > 0) && !pipeline_has_room(false)) ||
-	    (write && !wal_batch_fits(&S.wal, len))) {
+	    (write && !wal_batch_fits(&S.wal, type == ZOP_MULTI ? 2 * len : len))) {
 		S.pipeline_blocked = true;
 		return 0;
 	}
@@ -1736,6 +1812,7 @@ static int start(void)
 	S.pq_cap = 16;
 	S.pq = calloc(S.pq_cap, sizeof *S.pq);
 	zbuf_init(&S.arena, SIZE_MAX / 2);
+	zbuf_init(&S.scratch, REPLY_MAX);
 	if (!S.pq)
 		return -ENOMEM;
 	char err[512];

@@ -2,6 +2,7 @@
 #include "tree/ops.h"
 #include "tree/acl.h"
 #include "tree/ops_ext.h"
+#include "tree/multi.h"
 #include "net/log.h"
 #include "net/proto.h"
 
@@ -66,14 +67,15 @@ static void acl_out(struct jute_out *out, const uint8_t *acl, size_t len, bool a
 	}
 }
 
-int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	     const struct sockaddr_storage *peer, struct jute_out *out)
+/* A read; `may_watch` false ignores the request's watch flag (multiRead's ops). */
+static int read_req(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
+		    const struct sockaddr_storage *peer, struct jute_out *out, bool may_watch)
 {
 	struct jute_in in;
 	jin_init(&in, body, len);
 	int32_t plen;
 	const char *path = (const char *)jin_buf(&in, &plen);
-	bool watch = type == ZOP_SYNC || type == ZOP_GETACL ? false : jin_bool(&in);
+	bool watch = type == ZOP_SYNC || type == ZOP_GETACL ? false : jin_bool(&in) && may_watch;
 	if (!jin_ok(&in) || !path)
 		return ZMARSHALLINGERROR;
 	if (type == ZOP_EXISTS && memchr(path, 0, (size_t)plen))
@@ -123,6 +125,88 @@ int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint
 	}
 	default:
 		return ZUNIMPLEMENTED;
+	}
+}
+
+int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
+	     const struct sockaddr_storage *peer, struct jute_out *out)
+{
+	return read_req(t, type, body, len, watcher, peer, out, true);
+}
+
+static void multi_header(struct jute_out *out, int32_t type, int32_t err)
+{
+	jout_i32(out, type);
+	jout_bool(out, false);
+	jout_i32(out, err);
+}
+
+/* ErrorResult: the header carries the error, and so does the ErrorResponse after it. */
+static void multi_error(struct jute_out *out, int32_t err)
+{
+	multi_header(out, ZOP_ERROR, err);
+	jout_i32(out, err);
+}
+
+void ops_multi_end(struct jute_out *out)
+{
+	jout_i32(out, -1);
+	jout_bool(out, true);
+	jout_i32(out, -1);
+}
+
+int ops_multi_read(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher,
+		   const struct sockaddr_storage *peer, struct jute_out *out)
+{
+	if (multi_shape(body, len) == MULTI_SHAPE_MALFORMED)
+		return ZMARSHALLINGERROR; /* the record did not parse: no body */
+	struct jute_in in;
+	struct multi_op op;
+	int err = ZOK;
+	jin_init(&in, body, len);
+	while (err == ZOK && multi_next(&in, &op) == 1) {
+		if (op.kind != MULTI_READ || !op.path) {
+			err = ZMARSHALLINGERROR; /* the results so far still go out */
+			break;
+		}
+		size_t at = zbuf_len(out->b);
+		multi_header(out, op.type, ZOK);
+		int rc = read_req(t, op.type, op.rec, op.rec_len, watcher, peer, out, false);
+		if (rc != ZOK && !out->err) {
+			zbuf_truncate(out->b, at);
+			multi_error(out, rc);
+		}
+	}
+	ops_multi_end(out);
+	return err;
+}
+
+void ops_multi_result(struct jute_out *out, const struct txn *sub, const struct tree_result *res)
+{
+	if (sub->hdr.type == ZOP_ERROR || res->err != ZOK) {
+		multi_error(out, res->err);
+		return;
+	}
+	switch (sub->hdr.type) {
+	case ZOP_CREATE:
+		multi_header(out, ZOP_CREATE, ZOK);
+		jout_buf(out, sub->path, sub->path_len);
+		break;
+	case ZOP_CREATE2: case ZOP_CREATECONTAINER: case ZOP_CREATETTL:
+		multi_header(out, ZOP_CREATE2, ZOK); /* CreateResult with a Stat */
+		jout_buf(out, sub->path, sub->path_len);
+		ops_stat_out(out, &res->stat);
+		break;
+	case ZOP_DELETE: case ZOP_DELETECONTAINER:
+		multi_header(out, ZOP_DELETE, ZOK);
+		break;
+	case ZOP_SETDATA:
+		multi_header(out, ZOP_SETDATA, ZOK);
+		ops_stat_out(out, &res->stat);
+		break;
+	default: /* check */
+		multi_header(out, sub->hdr.type, ZOK);
+		break;
 	}
 }
 

@@ -25,5 +25,19 @@ int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t wa
 void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_result *res,
 		     struct jute_out *out);
 void ops_stat_out(struct jute_out *out, const struct zk_stat *st);
+/* MultiResponse: per op a MultiHeader{type; done=false; err} and its result, then the end
+ * marker. ops_multi_result writes the entry of one applied op of a multi (tree_apply_each
+ * hands them over): create: path; create2/container/TTL (as create2): path and Stat;
+ * setData: Stat; delete, check: nothing; a failed or rolled-back op: type -1 and
+ * ErrorResponse{int err}. */
+void ops_multi_result(struct jute_out *out, const struct txn *sub, const struct tree_result *res);
+void ops_multi_end(struct jute_out *out);
+/* multiRead: each getData/getChildren op answered on its own (watch flags ignored, as
+ * ZooKeeper's Op.getData drops them); a failing op gives its ErrorResult and the rest
+ * still run. Returns the reply header's error: MarshallingError with nothing written when
+ * the record does not parse, or after the results so far and the end marker when an op is
+ * a write or has a null path (ZooKeeper fails there); else ZOK with the whole response. */
+int ops_multi_read(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher,
+		   const struct sockaddr_storage *peer, struct jute_out *out);
 
 #endif

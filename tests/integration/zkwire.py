@@ -367,3 +367,80 @@ class RawClient:
     def get_all_children_number(self, path):
         _, err, r = self.call(OP_GET_ALL_CHILDREN_NUMBER, p_str(path))
         return err, (r.int() if err == 0 else None)
+
+
+# ---- multi (14) and multiRead (22): MultiOperationRecord / MultiResponse ----
+OP_CHECK = 13
+OP_MULTI = 14
+OP_MULTI_READ = 22
+ERR_RUNTIME_INCONSISTENCY = -2
+ERR_MARSHALLING = -5
+ERR_NO_CHILDREN_FOR_EPHEMERALS = -108
+OP_ERROR = -1
+
+
+def multi_header(op, done=False, err=-1):
+    return p_int(op) + p_bool(done) + p_int(err)
+
+
+MULTI_END = multi_header(-1, True, -1)
+
+
+def mop_create(path, data=b"", flags=PERSISTENT, acl=OPEN_ACL_UNSAFE, op=OP_CREATE):
+    return multi_header(op) + p_str(path) + p_buf(data) + p_acl(acl) + p_int(flags)
+
+
+def mop_delete(path, version=-1):
+    return multi_header(OP_DELETE) + p_str(path) + p_int(version)
+
+
+def mop_set_data(path, data, version=-1):
+    return multi_header(OP_SET_DATA) + p_str(path) + p_buf(data) + p_int(version)
+
+
+def mop_check(path, version):
+    return multi_header(OP_CHECK) + p_str(path) + p_int(version)
+
+
+def mop_read(path, op=OP_GET_DATA, watch=False):
+    """getData / getChildren inside a multiRead (GetDataRequest, GetChildrenRequest)."""
+    return multi_header(op) + p_str(path) + p_bool(watch)
+
+
+def parse_multi_response(r):
+    """MultiResponse -> list of (type, err, result): result is the path (create), (path, stat)
+    (create2), stat (setData), None (delete/check), the ErrorResponse's err (type -1),
+    (data, stat) (getData) or the children (getChildren). Checks the end marker."""
+    out = []
+    while True:
+        op, done, err = r.int(), r.bool(), r.int()
+        if done:
+            if (op, err) != (-1, -1):
+                raise ValueError("end marker %r" % ((op, done, err),))
+            return out
+        if op == OP_CREATE:
+            res = r.str()
+        elif op == OP_CREATE2:
+            res = (r.str(), r.stat())
+        elif op == OP_SET_DATA:
+            res = r.stat()
+        elif op in (OP_DELETE, OP_CHECK):
+            res = None
+        elif op == OP_ERROR:
+            res = r.int()
+        elif op == OP_GET_DATA:
+            res = (r.buf(), r.stat())
+        elif op == OP_GET_CHILDREN:
+            res = r.vec_str()
+        else:
+            raise ValueError("unknown op %d in a MultiResponse" % op)
+        out.append((op, err, res))
+
+
+def multi(client, ops, op=OP_MULTI, end=MULTI_END):
+    """Send a multi (or multiRead) of the encoded ops; returns (zxid, err, results, body) where
+    results is parse_multi_response's list (None when the body is empty) and body the raw bytes."""
+    zxid, err, r = client.call(op, b"".join(ops) + end)
+    body = r.data[r.pos:]
+    results = parse_multi_response(Reader(body)) if body else None
+    return zxid, err, results, body
