@@ -25,6 +25,7 @@ static const char *type_name(int32_t t)
 	case ZOP_CREATECONTAINER: return "createContainer";
 	case ZOP_DELETECONTAINER: return "deleteContainer";
 	case ZOP_CREATETTL: return "createTTL";
+	case ZOP_CHECK: return "check";
 	default: return "unknown";
 	}
 }
@@ -45,6 +46,8 @@ static void print_data(FILE *f, const uint8_t *d, int32_t len)
 	fprintf(f, " data='%.*s'", len > 200 ? 200 : len, (const char *)d);
 }
 
+static void print_body(FILE *f, const struct txn *t);
+
 static void print_txn(FILE *f, const uint8_t *e, size_t len)
 {
 	struct txn x;
@@ -62,6 +65,29 @@ static void print_txn(FILE *f, const uint8_t *e, size_t len)
 			rc == -EPROTONOSUPPORT ? "not supported" : "malformed");
 		return;
 	}
+	print_body(f, &x);
+	fputc('\n', f);
+}
+
+/* A multi: its ops in order, each "| type fields" (txn_decode checked every one). */
+static void print_multi(FILE *f, const struct txn *x)
+{
+	struct jute_in it;
+	int32_t type, len;
+	const uint8_t *body;
+	struct txn sub;
+	fprintf(f, " ops=%d", x->nsubs);
+	jin_init(&it, x->subs, x->subs_len);
+	while (txn_next_sub(&it, &type, &body, &len)) {
+		fprintf(f, " | %s", type_name(type));
+		if (txn_decode_sub(&x->hdr, type, body, (size_t)len, &sub) == 0)
+			print_body(f, &sub);
+	}
+}
+
+static void print_body(FILE *f, const struct txn *t)
+{
+	const struct txn x = *t;
 	switch (x.hdr.type) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
@@ -101,10 +127,15 @@ static void print_txn(FILE *f, const uint8_t *e, size_t len)
 	case ZOP_ERROR:
 		fprintf(f, " err=%d", x.err);
 		break;
+	case ZOP_CHECK:
+		fprintf(f, " '%.*s' version=%d", x.path_len, x.path, x.version);
+		break;
+	case ZOP_MULTI:
+		print_multi(f, &x);
+		break;
 	default:
 		break;
 	}
-	fputc('\n', f);
 }
 
 int wal_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen)

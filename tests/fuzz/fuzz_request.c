@@ -1,11 +1,14 @@
-/* fuzz_request: hostile client requests through prep (writes), ops_read (reads) and
- * ops_set_watches, and ops_ext (addWatch, check/removeWatches, setWatches2, getEphemerals,
- * getAllChildrenNumber: sel & 15 of 12..15 with their opcode), against a small tree. Proves: no out-of-bounds access; every write prep
- * accepts becomes a txn that txn_decode accepts and tree_apply applies (0), and a txn prep
- * did not turn into an ErrorTxn applies with result ZOK — prep's checks and apply agree.
+/* fuzz_request: hostile client requests through prep (writes), ops_read (reads),
+ * ops_multi_read, ops_set_watches, and ops_ext (addWatch, check/removeWatches, setWatches2,
+ * getEphemerals, getAllChildrenNumber: sel & 15 of 12..15 with their opcode), against a
+ * small tree. Proves: no out-of-bounds access; every write prep accepts becomes a txn that
+ * txn_decode accepts and tree_apply applies (0), and a txn prep did not turn into an
+ * ErrorTxn applies with result ZOK — prep's checks and apply agree, for a multi too (all its
+ * ops succeed unless one is an ErrorTxn).
  *
  * Input: records, each  [sel u8][body_len u16 BE][xid i32][type i32][body]
- *   sel & 15: opcode from `ops` below (12..15: the type field as sent, so unknown ones too)
+ *   sel & 15: opcode from `ops` below (12..15: the type field as sent, so unknown ones too,
+ *             and multi (14) / multiRead (22))
  *   sel & 16: session 2 instead of 1;  sel & 32: leave the txn outstanding (applied later,
  *   so prep must see it as an outstanding change);  sel & 64: watcher 2 instead of 1. */
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include "net/jute.h"
 #include "net/proto.h"
 #include "net/zbuf.h"
+#include "tree/multi.h"
 #include "tree/ops.h"
 #include "tree/ops_ext.h"
 #include "tree/tree.h"
@@ -56,6 +60,21 @@ static void on_fire(void *ctx, uint64_t watcher, int event, const char *path, si
 	(void)event;
 }
 
+/* Did prep fail this multi (an ErrorTxn among its ops)? */
+static bool multi_failed(const struct txn *x)
+{
+	struct jute_in it;
+	int32_t type, len;
+	const uint8_t *b;
+	if (x->hdr.type != ZOP_MULTI)
+		return false;
+	jin_init(&it, x->subs, x->subs_len);
+	while (txn_next_sub(&it, &type, &b, &len))
+		if (type == ZOP_ERROR)
+			return true;
+	return false;
+}
+
 static void apply_oldest(struct state *s)
 {
 	FUZZ_CHECK(s->nq > 0);
@@ -69,7 +88,7 @@ static void apply_oldest(struct state *s)
 	int rc = tree_apply(&s->tree, &x, &res);
 	FUZZ_CHECK(rc == 0);
 	if (x.hdr.type != ZOP_ERROR)
-		FUZZ_CHECK(res.err == ZOK);
+		FUZZ_CHECK((res.err == ZOK) == !multi_failed(&x));
 	FUZZ_CHECK(s->tree.last_zxid >= p.zxid);
 	prep_applied(&s->prep, p.zxid);
 	free(p.bytes);
@@ -116,6 +135,13 @@ static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t 
 	} else if (ops_ext_is(type)) {
 		err = ops_ext(&s->tree, type, body, len, watcher, session, &out);
 		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0);
+	} else if (type == ZOP_MULTIREAD || type == ZOP_MULTI) {
+		/* multi here: one that gets no txn (a null path); prep_write is not asked. */
+		err = type == ZOP_MULTI ? ZMARSHALLINGERROR
+					: ops_multi_read(&s->tree, body, len, watcher, NULL, &out);
+		FUZZ_CHECK(err == ZOK || err == ZMARSHALLINGERROR);
+		if (err == ZOK)
+			FUZZ_CHECK(zbuf_len(&s->buf) >= 9);
 	} else {
 		err = ops_read(&s->tree, type, body, len, watcher, NULL, &out);
 		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0); /* nothing written on error */
@@ -201,7 +227,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			type = ops[sel & 15];
 		int64_t session = sel & 16 ? 2 : 1;
 		uint64_t watcher = sel & 64 ? 2 : 1;
-		if (ops_is_read(type) || type == ZOP_SETWATCHES || ops_ext_is(type))
+		bool unlogged = type == ZOP_MULTI && !prep_multi_logged(body, blen);
+		if (ops_is_read(type) || type == ZOP_SETWATCHES || ops_ext_is(type) ||
+		    type == ZOP_MULTIREAD || unlogged)
 			read_req(&s, type, body, blen, watcher, session);
 		else
 			write_req(&s, session, xid, type, body, blen, sel & 32);

@@ -15,6 +15,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from zkwire import p_acl, p_bool, p_buf, p_int, p_long, p_str, p_vec_str, connect_request  # noqa
+import zkwire  # noqa
 
 OPEN = [(31, "world", "anyone")]
 
@@ -62,6 +63,19 @@ def requests():
     put("request", req(-11, b"", flags=16) + req(-11, b"") + req(-10, b"", xid=7))
     put("request", req(14, b"\x00" * 8, raw_type=14) + req(6, p_str("/a"), raw_type=6)
         + req(11, b"", raw_type=11))
+    # multi and multiRead (zkwire builds MultiOperationRecords): ops that see each other, a
+    # failed one (rolled back) left outstanding, a malformed one, a null path, reads.
+    put("request", req(14, b"".join([
+        zkwire.mop_create("/m", b"x"), zkwire.mop_create("/m/s-", flags=2),
+        zkwire.mop_set_data("/m", b"y", 0), zkwire.mop_check("/m", 1),
+        zkwire.mop_delete("/a/b"), zkwire.mop_create("/a/b", flags=1)]) + zkwire.MULTI_END,
+        raw_type=14)
+        + req(14, zkwire.mop_create("/n") + zkwire.mop_check("/a", 5) + zkwire.MULTI_END,
+              raw_type=14, flags=32)
+        + req(14, zkwire.mop_create("/n") + zkwire.mop_read("/a") + zkwire.MULTI_END, raw_type=14)
+        + req(14, zkwire.multi_header(2) + p_int(-1) + p_int(-1) + zkwire.MULTI_END, raw_type=14)
+        + req(22, zkwire.mop_read("/a") + zkwire.mop_read("/nope")
+              + zkwire.mop_read("/a", zkwire.OP_GET_CHILDREN) + zkwire.MULTI_END, raw_type=22))
     new_kinds()
     watch_ops()
 
