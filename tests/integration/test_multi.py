@@ -151,6 +151,15 @@ def test_reply_layout_and_zxids_of_a_successful_multi(raw, base):
     assert res[0][2] == base + "/a" and res[1][2] == base + "/b"
     st = res[2][2]
     assert (st["czxid"], st["mzxid"], st["version"], st["dataLength"]) == (zxid, zxid, 1, 2)
+    # A create op's type comes from its flags: container flags answer as create2 (with a
+    # Stat, ephemeralOwner hidden), a createContainer header with plain flags as create.
+    zxid, err, res, _ = multi(raw, [mop_create(base + "/k", flags=4),
+                                    mop_create(base + "/k2", op=19)])
+    assert (zxid, err) == (z0 + 2, ERR_OK)
+    assert res[0][:2] == (OP_CREATE2, 0) and res[0][2][0] == base + "/k"
+    assert res[0][2][1]["czxid"] == zxid and res[0][2][1]["ephemeralOwner"] == 0
+    assert res[1] == (OP_CREATE, 0, base + "/k2")
+    z0 += 1
     # The other op results carry a body only where ZooKeeper's do.
     zxid, err, res, body = multi(raw, [mop_check(base + "/a", -1)])
     assert (zxid, err, res) == (z0 + 2, ERR_OK, [(OP_CHECK, 0, None)])
