@@ -22,30 +22,44 @@ bool ops_ext_is(int32_t type)
 
 /* ---- setWatches, setWatches2 ---- */
 
+/* A null path, which 3.8.0 keeps as a null key (wchc prints it "null"), is kept as "null". */
+static const char *null_path(const char *path, int32_t *plen)
+{
+	if (path)
+		return path;
+	*plen = 4;
+	return "null";
+}
+
+/* The event a client that last saw zxid rel missed on list `kind` (0 data, 1 exist,
+ * 2 child) at node n (NULL: absent), or 0 when the watch is to be registered. */
+static int missed_event(int kind, const struct tree_node *n, int64_t rel)
+{
+	switch (kind) {
+	case 0: return !n ? ZEV_DELETED : n->stat.mzxid > rel ? ZEV_DATA_CHANGED : 0;
+	case 1: return n ? ZEV_CREATED : 0;
+	default: return !n ? ZEV_DELETED : n->stat.pzxid > rel ? ZEV_CHILDREN_CHANGED : 0;
+	}
+}
+
 /* Re-register one path of list `kind` (0 data, 1 exist, 2 child, 3 persistent, 4
- * recursive), or fire at once what the client missed since rel (DataTree.setWatches). */
+ * recursive), or fire at once what the client missed (DataTree.setWatches). A persistent
+ * watch has nothing to catch up on: it is registered, in both tables, without an event. */
 static int rewatch(struct tree *t, int kind, const char *path, int32_t plen, int64_t rel, uint64_t watcher)
 {
 	struct watches *w = &t->watches;
 	size_t len = (size_t)plen;
-	const struct tree_node *n = kind < 3 ? tree_lookup(t, path, len) : NULL;
-	int ev = 0;
-	switch (kind) {
-	case 0:
-		ev = !n ? ZEV_DELETED : n->stat.mzxid > rel ? ZEV_DATA_CHANGED : 0;
-		return ev ? (w->fire(w->ctx, watcher, ev, path, len), 0) : watches_add(w, WATCH_DATA, path, len, watcher);
-	case 1:
-		return n ? (w->fire(w->ctx, watcher, ZEV_CREATED, path, len), 0)
-			 : watches_add(w, WATCH_DATA, path, len, watcher);
-	case 2:
-		ev = !n ? ZEV_DELETED : n->stat.pzxid > rel ? ZEV_CHILDREN_CHANGED : 0;
-		return ev ? (w->fire(w->ctx, watcher, ev, path, len), 0) : watches_add(w, WATCH_CHILD, path, len, watcher);
-	default: { /* no event: a persistent watch has nothing to catch up on */
+	if (kind >= 3) {
 		int mode = kind == 3 ? WATCH_PERSISTENT : WATCH_RECURSIVE;
 		int rc = watches_add_mode(w, WATCH_CHILD, path, len, watcher, mode);
 		return rc < 0 ? rc : watches_add_mode(w, WATCH_DATA, path, len, watcher, mode);
 	}
+	int ev = missed_event(kind, tree_lookup(t, path, len), rel);
+	if (ev) {
+		w->fire(w->ctx, watcher, ev, path, len);
+		return 0;
 	}
+	return watches_add(w, kind == 2 ? WATCH_CHILD : WATCH_DATA, path, len, watcher);
 }
 
 /* One pass over the record: validate only (t == NULL), or apply. */
@@ -59,8 +73,9 @@ static int set_watches_pass(struct tree *t, const uint8_t *body, size_t len, uin
 		for (int32_t i = 0; i < n && jin_ok(&in); i++) {
 			int32_t plen;
 			const char *path = (const char *)jin_buf(&in, &plen);
-			if (!path)
-				return ZMARSHALLINGERROR; /* a null path: ZooKeeper's lookup throws */
+			if (!path && kind < 3)
+				return ZMARSHALLINGERROR; /* a null path: ZooKeeper's node lookup throws */
+			path = null_path(path, &plen); /* kept as a null key, as by addWatch */
 			if (t && rewatch(t, kind, path, plen, rel, watcher) < 0)
 				return ZSYSTEMERROR;
 		}
@@ -105,15 +120,6 @@ static int check_watches(struct tree *t, const char *path, int32_t plen, int32_t
 	if (c < 0 || d < 0)
 		return ZMARSHALLINGERROR;
 	return c || d ? ZOK : ZNOWATCHER;
-}
-
-/* A null path, which 3.8.0 keeps as a null key (wchc prints it "null"), is kept as "null". */
-static const char *null_path(const char *path, int32_t *plen)
-{
-	if (path)
-		return path;
-	*plen = 4;
-	return "null";
 }
 
 /* No event goes out: the client library makes its own DataWatchRemoved/ChildWatchRemoved. */

@@ -220,6 +220,14 @@ def test_set_watches2_after_reconnect(server, raw, base):
     assert d.call(zkwire.OP_SET_WATCHES2, short, xid=zkwire.XID_SET_WATCHES)[1] == ERR_MARSHALLING
     assert d.set_watches2(0, persistent=[base], xid=77) == 0, "any xid works"
     assert drain(d) == []
+    # A null path: ZooKeeper's node lookup throws for the data/exist/child lists, while a
+    # persistent one is kept as a null key (as addWatch keeps it).
+    empty = zkwire.p_vec_str([])
+    null_first = zkwire.p_long(0) + zkwire.p_int(1) + zkwire.p_str(None) + empty * 4
+    null_persistent = zkwire.p_long(0) + empty * 3 + zkwire.p_int(1) + zkwire.p_str(None) + empty
+    assert d.call(zkwire.OP_SET_WATCHES2, null_first, xid=zkwire.XID_SET_WATCHES)[1] == ERR_MARSHALLING
+    assert d.call(zkwire.OP_SET_WATCHES2, null_persistent, xid=zkwire.XID_SET_WATCHES)[1] == 0
+    assert "\tnull\n" in server.four_letter("wchc").split("0x%x\n" % sid, 1)[1]
     for p in (base + "/a/b", base + "/a", base):
         other.delete(p)
 
