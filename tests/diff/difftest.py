@@ -75,6 +75,7 @@ ENABLED = [
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
     "sync", "close", "reconnect", "setwatches", "badpath",
     "container", "ttl",
+    "addwatch", "removewatches", "checkwatches", "setwatches2", "getephemerals", "allchildren",
 ]
 
 # Wire constants (ZooDefs.OpCode, KeeperException.Code); see /work/shared/ZK-FACTS.md.
