@@ -345,3 +345,65 @@ def test_multis_in_the_log_survive_a_restart(tmp_path):
         c.close()
     finally:
         srv.stop()
+
+
+def _multi_workload(c, base):
+    """Multis that leave a known tree: ops that see each other, a failed one, an empty one."""
+    assert c.create(base)[0] == ERR_OK
+    _, err, res, _ = multi(c, [mop_create(base + "/a", b"A"), mop_create(base + "/s-", flags=2),
+                               mop_create(base + "/s-", flags=2), mop_set_data(base + "/a", b"A2"),
+                               mop_check(base + "/a", 1), mop_create(base + "/t"),
+                               mop_delete(base + "/t")])
+    assert [e for _, e, _ in res] == [0] * 7
+    _, err, res, _ = multi(c, [mop_delete(base + "/a"), mop_create(base + "/b"), mop_check(base, 5)])
+    assert [e for _, e, _ in res] == [0, 0, ERR_BAD_VERSION]
+    _, err, res, _ = multi(c, [])
+    assert (err, res) == (ERR_OK, [])
+
+
+def _tree_of(c, base):
+    out = {}
+    for p in [base] + [base + "/" + k for k in sorted(c.get_children(base)[1])]:
+        err, data, st = c.get_data(p)
+        assert err == ERR_OK, p
+        out[p] = (data, st)
+    return out
+
+
+def test_multi_logs_pass_between_zkd_and_apache(tmp_path):
+    """Apache ZooKeeper reads the MultiTxns zkd logged and zkd reads Apache's (with their
+    TxnDigest), replaying them to the same tree; dump-log prints Apache's multis."""
+    import subprocess
+
+    import persist
+    if harness.target() != "zkd" or persist.have_apache():
+        pytest.skip("needs zkd and Apache ZooKeeper")
+    cfg = {"snapCount": 100000}
+    servers = {k: persist.DataServer(tmp_path, kind=k, extra_cfg=cfg) for k in ("zkd", "apache")}
+    port = harness.free_port()
+    for s in servers.values():
+        s.pinned_port = port
+    try:
+        trees = {}
+        for first, base in (("apache", "/from-apache"), ("zkd", "/from-zkd")):
+            srv = servers[first].start()
+            c = zkwire.RawClient(srv.port)
+            _multi_workload(c, base)
+            trees[base] = _tree_of(c, base)
+            c.close()
+            srv.stop()
+            other = servers["zkd" if first == "apache" else "apache"].start()
+            c = zkwire.RawClient(other.port)
+            for b, want in trees.items():
+                assert _tree_of(c, b) == want, "%s after %s" % (other.kind, first)
+            c.close()
+            other.stop()
+        logs = sorted(servers["zkd"].version_dir.glob("log.*"))
+        out = subprocess.run([str(harness.REPO / "zkd"), "dump-log", str(logs[0])],
+                             capture_output=True, timeout=30, text=True)
+        assert out.returncode == 0, out.stderr
+        assert " multi ops=7 | create '/from-apache/a'" in out.stdout
+        assert "| error err=-103" in out.stdout
+    finally:
+        for s in servers.values():
+            s.stop()
