@@ -472,7 +472,8 @@ static int prep_close_session(struct prep *p, const struct prep_req *r, struct j
 
 /* check (multi only): the node exists in the newest view with the expected version. The
  * txn carries the version + 1, as ZooKeeper's checkAndIncVersion returns it; it changes
- * nothing, so no change record. */
+ * nothing, so no change record. ZooKeeper 3.8.0 checks READ permission on the node
+ * between the lookup and the version check. */
 static int prep_check(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
 {
 	int32_t len;
