@@ -114,7 +114,8 @@ ACLS = {
     "badperm": [(0, "world", "anyone")],
 }
 AUTHS = [("digest", b"u1:p1"), ("digest", b"u2:p2"), ("digest", b"u1:wrong"),
-         ("foo", b"x"), ("ip", b"127.0.0.1")]
+         ("foo", b"x"), ("ip", b"127.0.0.1"), ("digest", b"super:sp")]
+SUPER_DIGEST = digest("super", "sp")      # both servers' superDigest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,10 +709,21 @@ def gen_whoami(rng, n):
 
 
 def g_sub_write(rng):
-    k = rng.choice(["create", "create", "create2", "delete", "setData", "check", "check"])
+    k = rng.choice(["create", "create", "create2", "delete", "setData", "check", "check",
+                    "createContainer", "createTTL"])
+    if rng.random() < 0.03:
+        k = "mixed"
     if k in ("create", "create2"):
         f = g_flags(rng)
         return (k, g_create_path(rng, f), g_data(rng), f, "open")
+    if k == "createContainer":
+        return (k, g_path(rng), g_data(rng), rng.choice([4, 4, 4, 0]), "open")
+    if k == "createTTL":
+        f = rng.choice([5, 5, 6, 0])
+        return (k, g_create_path(rng, f & 2), g_data(rng), f,
+                "open", rng.choice([1000000, 1000000, 0, 1 << 41]))
+    if k == "mixed":        # a read inside a write multi (and vice versa in multiread)
+        return (rng.choice(["getData", "getChildren"]), g_path(rng))
     if k == "setData":
         return (k, g_path(rng), g_data(rng), g_version(rng))
     return (k, g_path(rng), g_version(rng))
@@ -724,20 +736,22 @@ def gen_multi(rng, n):
 
 def gen_multiread(rng, n):
     cnt = rng.choice([0, 1, 2, 3, 4])
-    return ("multi", s_(rng, n),
-            tuple((rng.choice(["getData", "getChildren"]), g_path(rng)) for _ in range(cnt)), True)
+    subs = [(rng.choice(["getData", "getChildren"]), g_path(rng)) for _ in range(cnt)]
+    if cnt and rng.random() < 0.05:
+        subs[rng.randrange(cnt)] = ("check", g_path(rng), g_version(rng))
+    return ("multi", s_(rng, n), tuple(subs), True)
 
 
 def gen_addwatch(rng, n):
-    return ("addwatch", s_(rng, n), g_path(rng), rng.choice([0, 1, 1, 2]))
+    return ("addwatch", s_(rng, n), g_path(rng), rng.choice([0, 0, 1, 1, 1, 2]))
 
 
 def gen_removewatches(rng, n):
-    return ("watchreq", s_(rng, n), g_path(rng), rng.choice([1, 2, 3, 4, 5]), True)
+    return ("watchreq", s_(rng, n), g_path(rng), rng.choice([1, 2, 3, 1, 2, 3, 4, 5]), True)
 
 
 def gen_checkwatches(rng, n):
-    return ("watchreq", s_(rng, n), g_path(rng), rng.choice([1, 2, 3, 4, 5]), False)
+    return ("watchreq", s_(rng, n), g_path(rng), rng.choice([1, 2, 3, 1, 2, 3, 4, 5]), False)
 
 
 def gen_getephemerals(rng, n):
@@ -1086,7 +1100,8 @@ def start_servers(workdir, kinds=("apache", "zkd"), extra=None):
     """The reference first, the server under test second.  kinds=("apache", "apache") checks
     the tester itself: any difference then is nondeterminism in the tester."""
     cfg = {"forceSync": "no", "extendedTypesEnabled": "true",
-           "znode.container.checkIntervalMs": "1000000000", "maxSessionTimeout": "60000"}
+           "znode.container.checkIntervalMs": "1000000000", "maxSessionTimeout": "60000",
+           "DigestAuthenticationProvider.superDigest": SUPER_DIGEST}
     cfg.update(extra or {})
     servers = []
     for i, kind in enumerate(kinds):
