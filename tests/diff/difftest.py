@@ -76,6 +76,7 @@ ENABLED = [
     "sync", "close", "reconnect", "setwatches", "badpath",
     "container", "ttl",
     "addwatch", "removewatches", "checkwatches", "setwatches2", "getephemerals", "allchildren",
+    "multi", "multiread",
 ]
 
 # Wire constants (ZooDefs.OpCode, KeeperException.Code); see /work/shared/ZK-FACTS.md.
