@@ -1,5 +1,5 @@
 """Proves kazoo 2.8's coordination recipes work unmodified against the server: Semaphore,
-Barrier, DoubleBarrier, Counter, Party, ShallowParty, Queue, Lock with
+Barrier, DoubleBarrier, Counter, Party, ShallowParty, Queue, LockingQueue (multi), Lock with
 many contenders, and TreeCache (watch-driven cache of a subtree), each with several clients
 (separate sessions) contending, and each asserting the recipe's own guarantee."""
 
@@ -182,6 +182,36 @@ def test_queue_is_fifo_within_a_priority_across_clients(kazoo_factory, base):
     assert got == [b"urgent"] + [b"item%d" % i for i in range(10)]
     assert cq.get() is None
     assert len(cq) == 0
+
+
+def test_locking_queue_consume_is_atomic(kazoo_factory, base):
+    producer, c1, c2 = kazoo_factory(), kazoo_factory(), kazoo_factory()
+    q = producer.LockingQueue(base + "/lq")
+    q.put_all([b"a", b"b", b"c"])
+    q.put(b"first", priority=0)
+    assert len(q) == 4
+    q1 = c1.LockingQueue(base + "/lq")
+    q2 = c2.LockingQueue(base + "/lq")
+    item = q1.get(timeout=5)
+    assert item == b"first"
+    assert q1.holds_lock()
+    # The locked item is not handed to another consumer.
+    other = q2.get(timeout=5)
+    assert other == b"a"
+    # release puts the item back for others; consume removes it together with its lock.
+    assert q1.release()
+    assert q2.consume()
+    assert not q2.holds_lock()
+    again = q2.get(timeout=5)
+    assert again == b"first"
+    assert q2.consume()
+    rest = []
+    for _ in range(2):
+        rest.append(q1.get(timeout=5))
+        assert q1.consume()
+    assert rest == [b"b", b"c"]
+    assert len(q) == 0
+    assert q1.get(timeout=0.3) is None
 
 
 def test_tree_cache_mirrors_a_subtree(kazoo_factory, base):
