@@ -339,3 +339,16 @@ int t_events_count(const struct t_events *e, uint64_t watcher, int type, const c
 			n++;
 	return n;
 }
+
+void t_auth_add(struct auth_ids *a, const char *scheme, const char *id)
+{
+	cr_assert_eq(auth_ids_add(a, scheme, strlen(scheme), id, strlen(id)), 0, "%s:%s", scheme, id);
+}
+
+void t_auth_add_digest(struct auth_ids *a, const char *cred)
+{
+	char id[128];
+	long n = auth_digest_id((const uint8_t *)cred, strlen(cred), id, sizeof id);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(auth_ids_add(a, "digest", 6, id, (size_t)n), 0);
+}

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "net/jute.h"
+#include "tree/auth.h"
 #include "tree/tree.h"
 #include "tree/txn.h"
 
@@ -40,6 +41,10 @@ void t_txn_create(struct jute_out *o, const char *path, const void *data, int32_
 void t_txn_setdata(struct jute_out *o, const char *path, const void *data, int32_t dlen, int32_t version);
 /* npaths < 0: the empty body of old logs. */
 void t_txn_close(struct jute_out *o, const char *const *paths, int npaths);
+
+/* Add scheme:id to a connection's ids, or the digest id of "user:pw"; both must succeed. */
+void t_auth_add(struct auth_ids *a, const char *scheme, const char *id);
+void t_auth_add_digest(struct auth_ids *a, const char *cred);
 
 /* Decode the txn in b and apply it; tree_apply itself must succeed. Returns res->err. */
 int t_apply(struct tree *t, const struct zbuf *b, struct tree_result *res);
