@@ -12,6 +12,7 @@
 #include "net/log.h"
 #include "net/loop.h"
 #include "net/proto.h"
+#include "tree/auth.h"
 #include "tree/ops.h"
 #include "tree/ops_ext.h"
 #include "tree/path.h"
@@ -59,6 +60,7 @@ struct client {
 	uint32_t inflight;  /* writes in the pipeline, not yet answered */
 	struct client *ready_next, *dirty_next, *dead_next;
 	uint64_t ip_key;
+	struct auth_ids auth; /* ip:<address>, then what addauth added (tree/auth.h) */
 	/* stats for cons/stat */
 	uint64_t packets_in, packets_out;
 	int64_t lat_min, lat_max, lat_sum, lat_cnt;
@@ -189,6 +191,7 @@ static void client_reap(struct client *cl)
 		u64map_del(&S.ip_count, cl->ip_key);
 	else
 		u64map_put(&S.ip_count, cl->ip_key, (void *)(n - 1));
+	auth_ids_free(&cl->auth);
 	conn_free_buffers(&cl->c);
 	free(cl);
 }
@@ -309,7 +312,8 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
 			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
 			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms, .err = err,
-			      .internal = S.internal_write };
+			      .internal = S.internal_write,
+			      .auth = cl ? cl->auth.bytes : NULL, .auth_len = cl ? cl->auth.len : 0 };
 	struct jute_out out;
 	size_t start = zbuf_len(&S.arena);
 	jout_init(&out, &S.arena);
@@ -669,6 +673,9 @@ static const char *op_abbrev(int32_t op)
 	case ZOP_EXISTS: return "EXIS";
 	case ZOP_GETDATA: return "GETD";
 	case ZOP_SETDATA: return "SETD";
+	case ZOP_GETACL: return "GETA";
+	case ZOP_SETACL: return "SETA";
+	case ZOP_WHOAMI: return "HOMI";
 	case ZOP_GETCHILDREN: case ZOP_GETCHILDREN2: return "GETC";
 	case ZOP_SYNC: return "SYNC";
 	case ZOP_PING: return "PING";
@@ -777,6 +784,9 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_open_file_descriptor_count\t%ld\n", count_fds());
 	zbuf_printf(b, "zk_max_file_descriptor_count\t%llu\n", (unsigned long long)rl.rlim_cur);
 	zbuf_printf(b, "zk_global_sessions\t%zu\n", S.sessions.by_id.count);
+	/* ZooKeeper 3.8 counts only failed TLS client certificates here (Netty); a failed
+	 * addauth is not counted, so without TLS the gauge stays 0, as on Apache. */
+	zbuf_printf(b, "zk_auth_failed_count\t0\n");
 	zbuf_printf(b, "zk_local_sessions\t0\n");
 	zbuf_printf(b, "zk_uptime\t%lld\n", (long long)(net_now_ms(&S.loop) - S.start_ms));
 	zbuf_printf(b, "zk_last_proposal_size\t-1\n");
@@ -1035,11 +1045,56 @@ static void reply_simple(struct client *cl, int32_t xid, int32_t err)
 }
 
 /* A read (ops_read) or a 3.6 request without a txn (ops_ext), its body written to out. */
-static int serve_op(struct client *cl, int32_t type, const uint8_t *body, size_t blen, struct jute_out *out)
+static int serve_op(struct client *cl, int32_t type, const uint8_t *body, size_t blen,
+		    const struct acl_who *who, struct jute_out *out)
 {
 	if (ops_ext_is(type))
-		return ops_ext(&S.tree, type, body, blen, cl->c.id, cl->session_id, out);
-	return ops_read(&S.tree, type, body, blen, cl->c.id, &cl->c.peer, out);
+		return ops_ext(&S.tree, type, body, blen, cl->c.id, cl->session_id, who, out);
+	return ops_read(&S.tree, type, body, blen, cl->c.id, who, out);
+}
+
+/* addauth (AuthPacket{int type; ustring scheme; buffer auth}), as ZooKeeper's
+ * processPacket: the reply carries the request's xid and zxid 0. `digest` adds the
+ * credential's digest id (and `super:` first when it equals superDigest); `ip` adds the
+ * address the connection already has. Any other scheme (sasl, x509, world, auth, super,
+ * unknown), or an id past our per-connection bound, is AuthFailed and the connection is
+ * closed after that reply. ZooKeeper does not count these in zk_auth_failed_count. */
+static void handle_auth(struct client *cl, int32_t xid, const uint8_t *body, size_t blen)
+{
+	struct jute_in in;
+	jin_init(&in, body, blen);
+	jin_i32(&in); /* type: unused, as in ZooKeeper */
+	int32_t sl, al;
+	const uint8_t *scheme = jin_buf(&in, &sl);
+	const uint8_t *cred = jin_buf(&in, &al);
+	if (!jin_ok(&in)) {
+		client_close(cl, "malformed auth packet");
+		return;
+	}
+	int rc = -ENOENT;
+	if (sl == 6 && memcmp(scheme, "digest", 6) == 0 && !cred) {
+		rc = -EINVAL; /* a null credential: ZooKeeper's provider throws, which fails it */
+	} else if (sl == 6 && memcmp(scheme, "digest", 6) == 0) {
+		char id[AUTH_MAX_BYTES];
+		long n = auth_digest_id(cred, (size_t)al, id, sizeof id);
+		rc = n < 0 ? -E2BIG : 0;
+		if (rc == 0 && S.cfg.super_digest[0] && strlen(S.cfg.super_digest) == (size_t)n &&
+		    memcmp(S.cfg.super_digest, id, (size_t)n) == 0)
+			rc = auth_ids_add(&cl->auth, "super", 5, "", 0);
+		if (rc == 0)
+			rc = auth_ids_add(&cl->auth, "digest", 6, id, (size_t)n);
+	} else if (sl == 2 && memcmp(scheme, "ip", 2) == 0) {
+		rc = 0; /* the connection's ip id, which it has from the start */
+	}
+	LOG_INFO("auth for scheme '%.*s' from %s (session 0x%llx): %s", sl > 0 && sl < 64 ? sl : 0,
+		 (const char *)scheme, cl->c.peer_str, (unsigned long long)cl->session_id,
+		 rc == 0 ? "ok" : rc == -ENOENT ? "no such scheme" : strerror(-rc));
+	struct jute_out out;
+	size_t mark;
+	if (reply_begin(cl, &out, &mark, xid, 0, rc == 0 ? ZOK : ZAUTHFAILED))
+		reply_end(cl, &out, mark);
+	if (rc != 0)
+		cl->c.close_after_flush = true;
 }
 
 /* multiRead, or a multi that gets no txn (an op with a null path): ZooKeeper's
@@ -1048,8 +1103,9 @@ static int serve_op(struct client *cl, int32_t type, const uint8_t *body, size_t
 static int multi_read_body(struct client *cl, int32_t type, const uint8_t *body, size_t blen,
 			   struct jute_out *out)
 {
+	struct acl_who who = { cl->auth.bytes, cl->auth.len, S.cfg.skip_acl };
 	if (type == ZOP_MULTIREAD)
-		return ops_multi_read(&S.tree, body, blen, cl->c.id, &cl->c.peer, out);
+		return ops_multi_read(&S.tree, body, blen, cl->c.id, &who, out);
 	ops_multi_end(out);
 	return ZMARSHALLINGERROR;
 }
@@ -1093,6 +1149,10 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	}
 	if (type == ZOP_PING)
 		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
+	if (type == ZOP_AUTH) {
+		handle_auth(cl, xid, body, blen);
+		return;
+	}
 	if (type == ZOP_MULTI || type == ZOP_MULTIREAD) {
 		serve_multi_read(cl, xid, type, body, blen, start);
 		return;
@@ -1111,9 +1171,12 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
 		return;
 	int err = ZOK;
+	struct acl_who who = { cl->auth.bytes, cl->auth.len, S.cfg.skip_acl };
 	bool served = ops_is_read(type) || ops_ext_is(type);
 	if (served)
-		err = serve_op(cl, type, body, blen, &out);
+		err = serve_op(cl, type, body, blen, &who, &out);
+	else if (type == ZOP_WHOAMI)
+		auth_whoami(&out, cl->auth.bytes, cl->auth.len);
 	else if (type != ZOP_PING)
 		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
 	if (out.err && served && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
@@ -1122,7 +1185,7 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 		zbuf_truncate(&cl->c.out, mark);
 		cl->c.out.max = REPLY_MAX;
 		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
-		err = serve_op(cl, type, body, blen, &out);
+		err = serve_op(cl, type, body, blen, &who, &out);
 	}
 	if (err != ZOK) {
 		/* Header only: rewrite the error field and drop any partial body. */
@@ -1326,6 +1389,18 @@ static void accept_clients(void)
 		cl->c.h.on_event = on_client_event;
 		cl->c.peer = ss;
 		cl->ip_key = key;
+		char ip[AUTH_IP_MAX];
+		int iplen = auth_ip_id(&ss, ip);
+		if (auth_ids_init(&cl->auth) < 0 ||
+		    (iplen > 0 && auth_ids_add(&cl->auth, "ip", 2, ip, (size_t)iplen) < 0)) {
+			auth_ids_free(&cl->auth);
+			u64map_put(&S.ip_count, key, (void *)n);
+			if (!n)
+				u64map_del(&S.ip_count, key);
+			free(cl);
+			close(fd);
+			continue;
+		}
 		cl->accepted_ms = net_now_ms(&S.loop);
 		net_addr_str(&ss, cl->c.peer_str, sizeof cl->c.peer_str);
 		int one = 1;
@@ -1335,6 +1410,7 @@ static void accept_clients(void)
 			u64map_put(&S.ip_count, key, (void *)n);
 			if (!n)
 				u64map_del(&S.ip_count, key);
+			auth_ids_free(&cl->auth);
 			conn_free_buffers(&cl->c);
 			free(cl);
 			close(fd);
@@ -1791,6 +1867,7 @@ static int start(void)
 	prep_init(&S.prep, &S.tree);
 	S.prep.extended_types = S.cfg.extended_types;
 	S.prep.reap_never_used_ms = S.cfg.container_max_never_used_ms;
+	S.prep.skip_acl = S.cfg.skip_acl;
 	zab_init(&S.zab, S.tree.last_zxid);
 	wal_init(&S.wal, S.ops, S.log_dir, (off_t)S.cfg.pre_alloc_kb * 1024, S.cfg.force_sync, S.tree.last_zxid);
 	pick_snap_threshold();

@@ -1,12 +1,10 @@
-/* ACL checks; see acl.h. */
+/* ACL checks and fixup; see acl.h. The parsing rules copy Java's behaviour (String.split,
+ * Integer.parseInt) because they decide which ACLs are valid, which clients see. */
 #include "tree/acl.h"
-#include "net/jute.h"
+#include "net/log.h"
 #include "net/proto.h"
 #include "tree/txn.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
 
 static bool eq(const uint8_t *p, int32_t len, const char *s)
@@ -14,42 +12,74 @@ static bool eq(const uint8_t *p, int32_t len, const char *s)
 	return len >= 0 && (size_t)len == strlen(s) && memcmp(p, s, (size_t)len) == 0;
 }
 
-bool acl_ip_matches(const char *id, size_t len, const struct sockaddr_storage *peer)
+/* Integer.parseInt: an optional sign, then at least one decimal digit, within int32. */
+static bool java_parse_int(const char *s, size_t len, long *out)
 {
-	char buf[64];
-	if (!peer || len == 0 || len >= sizeof buf)
+	size_t i = 0;
+	bool neg = false;
+	if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+		neg = s[0] == '-';
+		i = 1;
+	}
+	if (i == len)
 		return false;
-	memcpy(buf, id, len);
-	buf[len] = 0;
-	char *slash = strchr(buf, '/');
-	long bits = -1;
-	if (slash) {
-		*slash = 0;
-		char *end;
-		bits = strtol(slash + 1, &end, 10);
-		if (*end || bits < 0)
+	long v = 0;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+		if (v > 2147483648L)
 			return false;
 	}
-	uint8_t want[16], have[16];
-	size_t n;
-	if (inet_pton(AF_INET, buf, want) == 1) {
-		n = 4;
-		if (peer->ss_family == AF_INET) {
-			memcpy(have, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-		} else {
-			const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
-			if (!IN6_IS_ADDR_V4MAPPED(a))
-				return false;
-			memcpy(have, &a->s6_addr[12], 4);
-		}
-	} else if (inet_pton(AF_INET6, buf, want) == 1 && peer->ss_family == AF_INET6) {
-		n = 16;
-		memcpy(have, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-	} else {
+	if (!neg && v > 2147483647L)
 		return false;
+	*out = neg ? -v : v;
+	return true;
+}
+
+/* v4addr2Bytes: split("\\.", -1) must give 4 parts, each parseInt in 0..255. */
+static bool ip4_parse(const char *s, size_t len, uint8_t b[4])
+{
+	size_t start = 0;
+	int part = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != '.')
+			continue;
+		long v;
+		if (part == 4 || !java_parse_int(s + start, i - start, &v) || v < 0 || v > 255)
+			return false;
+		b[part++] = (uint8_t)v;
+		start = i + 1;
 	}
-	if (bits < 0 || bits > (long)(n * 8))
-		bits = (long)(n * 8);
+	return part == 4;
+}
+
+/* An ip ACL expression: address and prefix bits (split("/", 2), bits in 0..32). */
+static bool ip_expr_parse(const char *s, size_t len, uint8_t addr[4], long *bits)
+{
+	const char *slash = memchr(s, '/', len);
+	size_t alen = slash ? (size_t)(slash - s) : len;
+	if (!ip4_parse(s, alen, addr))
+		return false;
+	*bits = 32;
+	if (slash && (!java_parse_int(slash + 1, len - alen - 1, bits) || *bits < 0 || *bits > 32))
+		return false;
+	return true;
+}
+
+bool acl_ip_valid(const char *id, size_t len)
+{
+	uint8_t a[4];
+	long bits;
+	return ip_expr_parse(id, len, a, &bits);
+}
+
+bool acl_ip_matches(const char *expr, size_t elen, const char *client, size_t clen)
+{
+	uint8_t want[4], have[4];
+	long bits;
+	if (!ip_expr_parse(expr, elen, want, &bits) || !ip4_parse(client, clen, have))
+		return false;
 	for (long i = 0; i < bits; i++) {
 		uint8_t m = (uint8_t)(0x80 >> (i % 8));
 		if ((want[i / 8] & m) != (have[i / 8] & m))
@@ -58,21 +88,184 @@ bool acl_ip_matches(const char *id, size_t len, const struct sockaddr_storage *p
 	return true;
 }
 
-bool acl_allows(const uint8_t *acl, size_t len, int32_t perm, const struct sockaddr_storage *peer)
+bool acl_digest_valid(const char *id, size_t len)
+{
+	/* String.split(":") drops trailing empty parts: "a:b:" has 2 parts, "a:" has 1. */
+	while (len > 0 && id[len - 1] == ':')
+		len--;
+	const char *colon = len ? memchr(id, ':', len) : NULL;
+	return colon && !memchr(colon + 1, ':', len - (size_t)(colon + 1 - id));
+}
+
+struct id_ref {
+	const uint8_t *scheme, *id;
+	int32_t sl, il;
+};
+
+/* Next Id of a serialized vector<Id> (after its count); false at the end or on bad bytes. */
+static bool next_id(struct jute_in *in, int32_t *left, struct id_ref *r)
+{
+	if (*left <= 0 || !jin_ok(in))
+		return false;
+	(*left)--;
+	r->scheme = jin_buf(in, &r->sl);
+	r->id = jin_buf(in, &r->il);
+	return jin_ok(in) && r->scheme && r->id;
+}
+
+static bool who_matches(const struct acl_who *who, const struct id_ref *e)
+{
+	bool ip = eq(e->scheme, e->sl, "ip"), digest = eq(e->scheme, e->sl, "digest");
+	if (!ip && !digest)
+		return false; /* no provider for the scheme: nobody matches */
+	struct jute_in in;
+	jin_init(&in, who->ids, who->len);
+	int32_t n = who->ids ? jin_vec(&in, INT32_MAX) : 0;
+	struct id_ref a;
+	while (next_id(&in, &n, &a)) {
+		if (a.sl != e->sl || memcmp(a.scheme, e->scheme, (size_t)a.sl) != 0)
+			continue;
+		if (digest && a.il == e->il && memcmp(a.id, e->id, (size_t)a.il) == 0)
+			return true;
+		if (ip && acl_ip_matches((const char *)e->id, (size_t)e->il, (const char *)a.id, (size_t)a.il))
+			return true;
+	}
+	return false;
+}
+
+static bool who_is_super(const struct acl_who *who)
+{
+	struct jute_in in;
+	jin_init(&in, who->ids, who->len);
+	int32_t n = who->ids ? jin_vec(&in, INT32_MAX) : 0;
+	struct id_ref a;
+	while (next_id(&in, &n, &a))
+		if (eq(a.scheme, a.sl, "super"))
+			return true;
+	return false;
+}
+
+bool acl_allows(const uint8_t *acl, size_t len, int32_t perm, const struct acl_who *who)
+{
+	if (who->skip)
+		return true;
+	struct jute_in in;
+	jin_init(&in, acl, len);
+	int32_t n = jin_vec(&in, TXN_MAX_ACL);
+	if (n <= 0 || who_is_super(who))
+		return true;
+	for (int32_t i = 0; i < n && jin_ok(&in); i++) {
+		int32_t perms = jin_i32(&in);
+		struct id_ref e;
+		int32_t one = 1;
+		if (!next_id(&in, &one, &e) || !(perms & perm))
+			continue;
+		if (eq(e.scheme, e.sl, "world") && eq(e.id, e.il, "anyone"))
+			return true;
+		if (who_matches(who, &e))
+			return true;
+	}
+	return false;
+}
+
+/* The entries of one ACL already seen, for dropping duplicates in O(n): open addressing
+ * over (offset, length) spans of whole serialized entries. */
+#define SEEN_SLOTS (2 * TXN_MAX_ACL)
+struct seen {
+	const uint8_t *base;
+	uint32_t slots; /* a power of two, at least twice the entries */
+	uint32_t off[SEEN_SLOTS], len[SEEN_SLOTS]; /* len 0: empty slot */
+};
+
+static bool seen_add(struct seen *s, size_t off, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s->base[off + i]) * 16777619u;
+	for (uint32_t i = h & (s->slots - 1);; i = (i + 1) & (s->slots - 1)) {
+		if (s->len[i] == 0) {
+			s->off[i] = (uint32_t)off;
+			s->len[i] = (uint32_t)len;
+			return true;
+		}
+		if (s->len[i] == len && memcmp(s->base + s->off[i], s->base + off, len) == 0)
+			return false;
+	}
+}
+
+/* The "auth" entry: one entry per digest id of the connection (the only scheme whose
+ * provider counts as authenticated). Returns how many, 0 meaning InvalidACL. */
+static int32_t expand_auth(int32_t perms, const uint8_t *ids, size_t ids_len, struct jute_out *out)
+{
+	struct jute_in in;
+	jin_init(&in, ids, ids_len);
+	int32_t n = ids ? jin_vec(&in, INT32_MAX) : 0, added = 0;
+	struct id_ref a;
+	while (next_id(&in, &n, &a)) {
+		if (!eq(a.scheme, a.sl, "digest"))
+			continue;
+		if (out) {
+			jout_i32(out, perms);
+			jout_buf(out, a.scheme, a.sl);
+			jout_buf(out, a.id, a.il);
+		}
+		added++;
+	}
+	return added;
+}
+
+static bool id_valid(const struct id_ref *e)
+{
+	if (eq(e->scheme, e->sl, "world"))
+		return eq(e->id, e->il, "anyone");
+	if (eq(e->scheme, e->sl, "ip"))
+		return acl_ip_valid((const char *)e->id, (size_t)e->il);
+	if (eq(e->scheme, e->sl, "digest"))
+		return acl_digest_valid((const char *)e->id, (size_t)e->il);
+	return false;
+}
+
+int acl_fixup(const uint8_t *acl, size_t len, const uint8_t *ids, size_t ids_len, struct jute_out *out)
 {
 	struct jute_in in;
 	jin_init(&in, acl, len);
 	int32_t n = jin_vec(&in, TXN_MAX_ACL);
-	for (int32_t i = 0; i < n && jin_ok(&in); i++) {
-		int32_t perms = jin_i32(&in), sl, il;
-		const uint8_t *scheme = jin_buf(&in, &sl);
-		const uint8_t *id = jin_buf(&in, &il);
-		if (!jin_ok(&in) || !(perms & perm))
-			continue;
-		if (eq(scheme, sl, "world") && eq(id, il, "anyone"))
-			return true;
-		if (eq(scheme, sl, "ip") && il > 0 && acl_ip_matches((const char *)id, (size_t)il, peer))
-			return true;
+	if (n <= 0 || !jin_ok(&in))
+		return ZINVALIDACL;
+	struct seen seen; /* only the slots an ACL of n entries needs are cleared */
+	seen.base = acl;
+	for (seen.slots = 2; seen.slots < 2 * (uint32_t)n; seen.slots *= 2)
+		;
+	ZK_ASSERT(seen.slots <= SEEN_SLOTS);
+	memset(seen.len, 0, seen.slots * sizeof seen.len[0]);
+	size_t count_at = out ? zbuf_len(out->b) : 0;
+	if (out)
+		jout_i32(out, 0);
+	int32_t total = 0;
+	for (int32_t i = 0; i < n; i++) {
+		size_t start = in.off;
+		int32_t perms = jin_i32(&in), one = 1;
+		struct id_ref e;
+		if (!next_id(&in, &one, &e))
+			return ZINVALIDACL;
+		if (!seen_add(&seen, start, in.off - start))
+			continue; /* removeDuplicates: an equal entry came before */
+		if (eq(e.scheme, e.sl, "auth")) {
+			int32_t k = expand_auth(perms, ids, ids_len, out);
+			if (k == 0)
+				return ZINVALIDACL;
+			total += k;
+		} else if (id_valid(&e)) {
+			if (out)
+				jout_raw(out, acl + start, in.off - start);
+			total++;
+		} else {
+			return ZINVALIDACL;
+		}
+		if (total > ACL_MAX_ENTRIES)
+			return ZINVALIDACL;
 	}
-	return false;
+	if (out && !out->err)
+		be32_put(zbuf_head(out->b) + count_at, (uint32_t)total);
+	return ZOK;
 }

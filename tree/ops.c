@@ -67,9 +67,17 @@ static void acl_out(struct jute_out *out, const uint8_t *acl, size_t len, bool a
 	}
 }
 
+/* FinalRequestProcessor's checkACL for a read: after NoNode, before any watch is set. */
+static int read_check(const struct tree_node *n, int32_t perm, const struct acl_who *who)
+{
+	if (!n)
+		return ZNONODE;
+	return acl_allows(n->acl->bytes, n->acl->ent.len, perm, who) ? ZOK : ZNOAUTH;
+}
+
 /* A read; `may_watch` false ignores the request's watch flag (multiRead's ops). */
 static int read_req(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-		    const struct sockaddr_storage *peer, struct jute_out *out, bool may_watch)
+		    const struct acl_who *who, struct jute_out *out, bool may_watch)
 {
 	struct jute_in in;
 	jin_init(&in, body, len);
@@ -82,6 +90,7 @@ static int read_req(struct tree *t, int32_t type, const uint8_t *body, size_t le
 		return ZBADARGUMENTS; /* ZooKeeper checks this for exists only */
 	struct tree_node *n = tree_lookup(t, path, (size_t)plen);
 	struct zk_stat st;
+	int rc;
 	switch (type) {
 	case ZOP_SYNC:
 		jout_buf(out, path, plen);
@@ -96,23 +105,23 @@ static int read_req(struct tree *t, int32_t type, const uint8_t *body, size_t le
 		ops_stat_out(out, &st);
 		return ZOK;
 	case ZOP_GETACL: /* GetACLResponse{vector<ACL> acl; Stat stat} */
-		if (!n)
-			return ZNONODE;
+		if ((rc = read_check(n, ZPERM_READ | ZPERM_ADMIN, who)) != ZOK)
+			return rc;
 		tree_stat(n, &st);
-		acl_out(out, n->acl->bytes, n->acl->ent.len, acl_allows(n->acl->bytes, n->acl->ent.len, ZPERM_ADMIN, peer));
+		acl_out(out, n->acl->bytes, n->acl->ent.len, acl_allows(n->acl->bytes, n->acl->ent.len, ZPERM_ADMIN, who));
 		ops_stat_out(out, &st);
 		return ZOK;
 	case ZOP_GETDATA:
-		if (!n)
-			return ZNONODE;
+		if ((rc = read_check(n, ZPERM_READ, who)) != ZOK)
+			return rc;
 		tree_stat(n, &st);
 		jout_buf(out, n->data, n->data_len);
 		ops_stat_out(out, &st);
 		return watch ? watch_err(watches_add(&t->watches, WATCH_DATA, path, (size_t)plen, watcher)) : ZOK;
 	case ZOP_GETCHILDREN:
 	case ZOP_GETCHILDREN2: {
-		if (!n)
-			return ZNONODE;
+		if ((rc = read_check(n, ZPERM_READ, who)) != ZOK)
+			return rc;
 		jout_i32(out, (int32_t)tree_kids(n)->count);
 		struct strmap_ent *e;
 		for (size_t i = 0; strmap_next(tree_kids(n), &i, &e);)
@@ -129,9 +138,9 @@ static int read_req(struct tree *t, int32_t type, const uint8_t *body, size_t le
 }
 
 int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	     const struct sockaddr_storage *peer, struct jute_out *out)
+	     const struct acl_who *who, struct jute_out *out)
 {
-	return read_req(t, type, body, len, watcher, peer, out, true);
+	return read_req(t, type, body, len, watcher, who, out, true);
 }
 
 static void multi_header(struct jute_out *out, int32_t type, int32_t err)
@@ -156,7 +165,7 @@ void ops_multi_end(struct jute_out *out)
 }
 
 int ops_multi_read(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher,
-		   const struct sockaddr_storage *peer, struct jute_out *out)
+		   const struct acl_who *who, struct jute_out *out)
 {
 	if (multi_shape(body, len) == MULTI_SHAPE_MALFORMED)
 		return ZMARSHALLINGERROR; /* the record did not parse: no body */
@@ -171,7 +180,7 @@ int ops_multi_read(struct tree *t, const uint8_t *body, size_t len, uint64_t wat
 		}
 		size_t at = zbuf_len(out->b);
 		multi_header(out, op.type, ZOK);
-		int rc = read_req(t, op.type, op.rec, op.rec_len, watcher, peer, out, false);
+		int rc = read_req(t, op.type, op.rec, op.rec_len, watcher, who, out, false);
 		if (rc != ZOK && !out->err) {
 			zbuf_truncate(out->b, at);
 			multi_error(out, rc);
@@ -231,6 +240,7 @@ void ops_write_reply(int32_t req_type, const struct txn *x, const struct tree_re
 		ops_stat_out(out, &res->stat);
 		break;
 	case ZOP_SETDATA:
+	case ZOP_SETACL:
 		ops_stat_out(out, &res->stat);
 		break;
 	default:

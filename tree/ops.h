@@ -6,18 +6,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "net/jute.h"
+#include "tree/acl.h"
 #include "tree/tree.h"
 
 /* Is this opcode served by ops_read? */
 int ops_is_read(int32_t type);
 /* Run a read request. On ZOK the response body is written to `out`; otherwise nothing is
  * and the return value is the error for the reply header. `watcher` names the connection
- * for any watch the request sets; `peer` is the client's address (its ip identity). */
+ * for any watch the request sets; `who` is its authentication (READ is checked for
+ * getData/getChildren[2], READ|ADMIN for getACL, nothing for exists and sync). */
 int ops_read(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	     const struct sockaddr_storage *peer, struct jute_out *out);
+	     const struct acl_who *who, struct jute_out *out);
 /* setWatches: re-register a reconnected client's watches. Events for changes it missed
  * since relativeZxid go out through the tree's watch callback, before the reply. */
 int ops_set_watches(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher);
@@ -36,8 +37,9 @@ void ops_multi_end(struct jute_out *out);
  * ZooKeeper's Op.getData drops them); a failing op gives its ErrorResult and the rest
  * still run. Returns the reply header's error: MarshallingError with nothing written when
  * the record does not parse, or after the results so far and the end marker when an op is
- * a write or has a null path (ZooKeeper fails there); else ZOK with the whole response. */
+ * a write or has a null path (ZooKeeper fails there); else ZOK with the whole response.
+ * Each op checks READ for `who` as on its own (NoAuth is that op's ErrorResult). */
 int ops_multi_read(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher,
-		   const struct sockaddr_storage *peer, struct jute_out *out);
+		   const struct acl_who *who, struct jute_out *out);
 
 #endif

@@ -237,14 +237,16 @@ static long long count_descendants(const struct tree_node *n)
 /* GetAllChildrenNumberResponse{int}. ZooKeeper counts the keys of its node table that
  * start with path + "/"; its table holds the root under "" and "/", so "/" answers every
  * node but the root, and "" one more. */
-static int get_all_children_number(struct tree *t, const char *path, int32_t plen, struct jute_out *out)
+static int get_all_children_number(struct tree *t, const char *path, int32_t plen,
+				   const struct acl_who *who, struct jute_out *out)
 {
 	if (!path)
 		return ZMARSHALLINGERROR;
 	const struct tree_node *n = tree_lookup(t, path, (size_t)plen);
 	if (!n)
 		return ZNONODE;
-	/* TODO(acl): ZooKeeper checks READ on this node here, after NoNode. */
+	if (!acl_allows(n->acl->bytes, n->acl->ent.len, ZPERM_READ, who))
+		return ZNOAUTH; /* after NoNode, as ZooKeeper checks it */
 	long long count;
 	if (n == t->root)
 		count = (long long)t->node_count - (plen == 1 ? 1 : 0);
@@ -255,7 +257,7 @@ static int get_all_children_number(struct tree *t, const char *path, int32_t ple
 }
 
 int ops_ext(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	    int64_t session, struct jute_out *out)
+	    int64_t session, const struct acl_who *who, struct jute_out *out)
 {
 	if (type == ZOP_SETWATCHES2)
 		return ops_set_watches_v(t, body, len, watcher, true);
@@ -278,7 +280,7 @@ int ops_ext(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint6
 	case ZOP_GETEPHEMERALS:
 		return get_ephemerals(t, session, path, plen, out);
 	case ZOP_GETALLCHILDRENNUMBER:
-		return get_all_children_number(t, path, plen, out);
+		return get_all_children_number(t, path, plen, who, out);
 	default:
 		return ZUNIMPLEMENTED;
 	}

@@ -11,15 +11,18 @@
 #include <stdint.h>
 
 #include "net/jute.h"
+#include "tree/acl.h"
 #include "tree/tree.h"
 
 /* Is this opcode served by ops_ext? */
 bool ops_ext_is(int32_t type);
-/* `watcher` names the connection, `session` its session (getEphemerals lists its own).
+/* `watcher` names the connection, `session` its session (getEphemerals lists its own), `who`
+ * its authentication (getAllChildrenNumber needs READ on the node, as in ZooKeeper 3.8; the
+ * others check nothing there).
  * setWatches2 fires events through the tree's watch callback: the caller must let them
  * go out before it starts the reply frame, as for setWatches. */
 int ops_ext(struct tree *t, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
-	    int64_t session, struct jute_out *out);
+	    int64_t session, const struct acl_who *who, struct jute_out *out);
 /* setWatches (v2 = false) and setWatches2 (v2 = true): the whole record is decoded before
  * anything is registered or fired, as ZooKeeper deserializes it first. */
 int ops_set_watches_v(struct tree *t, const uint8_t *body, size_t len, uint64_t watcher, bool v2);

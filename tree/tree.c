@@ -141,6 +141,7 @@ int tree_init(struct tree *t, watch_fire_fn fire, void *fire_ctx)
 	    add_child(t, zk, "quota", 5, tree_acl_open, tree_acl_open_len, 0, &n) < 0 ||
 	    add_child(t, zk, "config", 6, acl_read_only, sizeof acl_read_only, 0, &n) < 0)
 		return -ENOMEM;
+	n->stat.aversion = -1; /* ZooKeeper sets its ACL with setACL(..., version -1) */
 	t->data_bytes = strlen("/zookeeper") + strlen("/zookeeper/quota") + strlen("/zookeeper/config");
 	return 0;
 }
@@ -471,6 +472,24 @@ static int apply_setdata(struct tree *t, const struct txn *x, struct tree_result
 	return 0;
 }
 
+/* setACL carries the new ACL and aversion, not a change: re-applying it changes nothing. */
+static int apply_setacl(struct tree *t, const struct txn *x, struct tree_result *res)
+{
+	struct tree_node *n = tree_lookup(t, x->path, (size_t)x->path_len);
+	if (!n) {
+		res->err = ZNONODE;
+		return 0;
+	}
+	struct tree_acl *a = acl_intern(t, x->acl, x->acl_len);
+	if (!a)
+		return -ENOMEM;
+	acl_release(t, n->acl);
+	n->acl = a;
+	n->stat.aversion = x->version;
+	tree_stat(n, &res->stat);
+	return 0;
+}
+
 static int apply_close_session(struct tree *t, const struct txn *x)
 {
 	struct jute_in it;
@@ -515,6 +534,9 @@ static int apply_txn(struct tree *t, const struct txn *x, struct tree_result *re
 		break;
 	case ZOP_SETDATA:
 		rc = apply_setdata(t, x, res);
+		break;
+	case ZOP_SETACL:
+		rc = apply_setacl(t, x, res);
 		break;
 	case ZOP_CLOSESESSION:
 		rc = apply_close_session(t, x);

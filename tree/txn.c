@@ -156,6 +156,11 @@ static int decode_body(struct jute_in *in_, struct txn *t)
 		t->data = jin_buf(&in, &t->data_len);
 		t->version = jin_i32(&in);
 		break;
+	case ZOP_SETACL:
+		t->path = path_field(&in, &t->path_len);
+		t->acl = txn_acl_span(&in, &t->acl_len, &n);
+		t->version = jin_i32(&in);
+		break;
 	case ZOP_CREATESESSION:
 		t->timeout_ms = jin_i32(&in);
 		break;

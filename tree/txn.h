@@ -10,6 +10,7 @@
  *                         long ttl}   (ttl in ms, 1 .. TXN_TTL_MAX)
  * delete, deleteContainer: DeleteTxn{ustring path}
  * setData: SetDataTxn{ustring path; buffer data; int version}
+ * setACL: SetACLTxn{ustring path; vector<ACL> acl; int version}  (version: the new aversion)
  * createSession: CreateSessionTxn{int timeOut}
  * closeSession: CloseSessionTxn{vector<ustring> paths2Delete}     error: ErrorTxn{int err}
  * check (multi only): CheckVersionTxn{ustring path; int version}
@@ -43,16 +44,17 @@ struct txn_hdr {
 
 struct txn {
 	struct txn_hdr hdr;
-	const char *path; /* create, delete, setData */
+	const char *path; /* create, delete, setData, setACL */
 	int32_t path_len;
 	const uint8_t *data; /* create, setData; NULL with data_len -1 for null */
 	int32_t data_len;
-	const uint8_t *acl; /* create: the serialized vector<ACL>, count included */
+	const uint8_t *acl; /* create, setACL: the serialized vector<ACL>, count included */
 	size_t acl_len;
 	bool ephemeral;          /* create */
 	int32_t parent_cversion; /* create, createContainer, createTTL */
 	int64_t ttl;             /* createTTL */
-	int32_t version;         /* setData: the node's new version; check: the version + 1 */
+	int32_t version;         /* setData: the node's new version; check: the version + 1;
+				  * setACL: the node's new aversion */
 	int32_t timeout_ms;      /* createSession */
 	const uint8_t *paths;    /* closeSession: vector<ustring> after its count */
 	size_t paths_len;

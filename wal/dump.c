@@ -46,6 +46,32 @@ static void print_data(FILE *f, const uint8_t *d, int32_t len)
 	fprintf(f, " data='%.*s'", len > 200 ? 200 : len, (const char *)d);
 }
 
+/* A string field, non-printable bytes as '?'. */
+static void print_str(FILE *f, const uint8_t *s, int32_t len)
+{
+	for (int32_t i = 0; i < len && i < 200; i++)
+		fputc(s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?', f);
+}
+
+/* acl=[perms:scheme:id,...] for a vector<ACL> txn_decode already validated. */
+static void print_acl(FILE *f, const uint8_t *acl, size_t len)
+{
+	struct jute_in in;
+	jin_init(&in, acl, len);
+	int32_t n = jin_vec(&in, TXN_MAX_ACL);
+	fputs(" acl=[", f);
+	for (int32_t i = 0; i < n && jin_ok(&in); i++) {
+		int32_t perms = jin_i32(&in), sl, il;
+		const uint8_t *scheme = jin_buf(&in, &sl);
+		const uint8_t *id = jin_buf(&in, &il);
+		fprintf(f, "%s%d:", i ? "," : "", perms);
+		print_str(f, scheme, sl);
+		fputc(':', f);
+		print_str(f, id, il);
+	}
+	fputc(']', f);
+}
+
 static void print_body(FILE *f, const struct txn *t);
 
 static void print_txn(FILE *f, const uint8_t *e, size_t len)
@@ -111,6 +137,11 @@ static void print_body(FILE *f, const struct txn *t)
 		fprintf(f, " '%.*s'", x.path_len, x.path);
 		print_data(f, x.data, x.data_len);
 		fprintf(f, " version=%d", x.version);
+		break;
+	case ZOP_SETACL:
+		fprintf(f, " '%.*s'", x.path_len, x.path);
+		print_acl(f, x.acl, x.acl_len);
+		fprintf(f, " aversion=%d", x.version);
 		break;
 	case ZOP_CREATESESSION:
 		fprintf(f, " timeout=%d", x.timeout_ms);

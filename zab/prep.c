@@ -2,6 +2,7 @@
 #include "zab/prep.h"
 #include "net/log.h"
 #include "net/proto.h"
+#include "tree/acl.h"
 #include "tree/multi.h"
 #include "tree/path.h"
 
@@ -31,7 +32,7 @@ void prep_free(struct prep *p)
 int prep_is_write(int32_t type)
 {
 	switch (type) {
-	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_DELETE: case ZOP_SETDATA:
+	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_DELETE: case ZOP_SETDATA: case ZOP_SETACL:
 	case ZOP_CREATESESSION: case ZOP_CLOSESESSION: case ZOP_MULTI:
 	case ZOP_CREATECONTAINER: case ZOP_CREATETTL: case ZOP_DELETECONTAINER:
 		return 1;
@@ -51,6 +52,8 @@ static int record_for(const struct prep *p, const char *path, size_t len, struct
 			return 0;
 		out->stat = c->stat;
 		out->num_children = c->num_children;
+		out->acl = c->acl;
+		out->acl_len = c->acl_len;
 		return 1;
 	}
 	/* ZooKeeper keeps the root under "" as well as "/". */
@@ -59,6 +62,8 @@ static int record_for(const struct prep *p, const char *path, size_t len, struct
 		return 0;
 	out->stat = n->stat;
 	out->num_children = (int32_t)tree_kids(n)->count;
+	out->acl = n->acl->bytes;
+	out->acl_len = n->acl->ent.len;
 	return 1;
 }
 
@@ -67,11 +72,15 @@ static int add_change(struct prep *p, const char *path, size_t len, int64_t zxid
 {
 	if (len == 1 && path[0] == '/')
 		len = 0;
-	struct change *c = malloc(sizeof *c + len + 1);
+	size_t acl_len = view && exists ? view->acl_len : 0;
+	struct change *c = malloc(sizeof *c + len + 1 + acl_len);
 	if (!c)
 		return -ENOMEM;
 	memcpy(c->path, path, len);
 	c->path[len] = 0;
+	/* The view's ACL may live in a record about to be shadowed: keep a copy of our own. */
+	c->acl = acl_len ? memcpy(c->path + len + 1, view->acl, acl_len) : NULL;
+	c->acl_len = acl_len;
 	c->ent = (struct strmap_ent){ c->path, (uint32_t)len, tree_hash(path, len) };
 	c->zxid = zxid;
 	c->exists = exists;
@@ -131,37 +140,18 @@ static bool is_system_path(const char *p, size_t len)
 	return false;
 }
 
-static bool str_is(const uint8_t *p, int32_t len, const char *s)
+/* ZooKeeperServer.checkACL against the newest view of a node: ZNOAUTH or 0. */
+static int need_perm(const struct prep *p, const struct prep_req *r, const struct change *view,
+		     int32_t perm)
 {
-	return len >= 0 && (size_t)len == strlen(s) && memcmp(p, s, (size_t)len) == 0;
+	struct acl_who who = { r->auth, r->auth_len, p->skip_acl };
+	return acl_allows(view->acl, view->acl_len, perm, &who) ? 0 : ZNOAUTH;
 }
 
-/* ACL entries a server without auth providers beyond these can accept (fixupACL):
- * world:anyone, digest:user:hash and ip:addr[/bits]. "auth" needs an authenticated
- * identity, which no connection has before addauth exists. */
-static bool acl_valid(const uint8_t *acl, size_t len)
+/* fixupACL (validation only when out is NULL): ZOK or ZINVALIDACL. */
+static int fixup_acl(const struct prep_req *r, const uint8_t *acl, size_t len, struct jute_out *out)
 {
-	struct jute_in in;
-	jin_init(&in, acl, len);
-	int32_t n = jin_vec(&in, TXN_MAX_ACL);
-	if (n <= 0)
-		return false;
-	for (int32_t i = 0; i < n; i++) {
-		int32_t sl, il;
-		jin_i32(&in);
-		const uint8_t *scheme = jin_buf(&in, &sl);
-		const uint8_t *id = jin_buf(&in, &il);
-		if (!jin_ok(&in))
-			return false;
-		if (str_is(scheme, sl, "world") && str_is(id, il, "anyone"))
-			continue;
-		if (str_is(scheme, sl, "digest") && il > 0 && memchr(id, ':', (size_t)il))
-			continue;
-		if (str_is(scheme, sl, "ip") && il > 0)
-			continue;
-		return false;
-	}
-	return true;
+	return acl_fixup(acl, len, r->auth, r->auth_len, out);
 }
 
 struct create_req {
@@ -216,10 +206,12 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 	rc = parent_of(c->path, (size_t)c->path_len, plen);
 	if (rc)
 		return rc;
-	if (c->nacl <= 0 || !acl_valid(c->acl, c->acl_len))
+	if (c->nacl <= 0 || fixup_acl(r, c->acl, c->acl_len, NULL) != ZOK)
 		return ZINVALIDACL;
 	if (!record_for(p, c->path, *plen, parent))
 		return ZNONODE;
+	if ((rc = need_perm(p, r, parent, ZPERM_CREATE)) != 0)
+		return rc; /* before NodeExists: no probing for names without CREATE */
 	size_t len = (size_t)c->path_len;
 	char *buf = malloc(len + 12);
 	if (!buf) {
@@ -242,14 +234,19 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 	return 0;
 }
 
-/* The txn body for the create's opcode (CreateTxn, CreateContainerTxn or CreateTTLTxn). */
+/* The txn body for the create's opcode (CreateTxn, CreateContainerTxn or CreateTTLTxn), with
+ * the fixed-up ACL; *acl_at and *acl_len locate that ACL in the output. */
 static void create_txn_out(struct jute_out *out, const struct prep_req *r, const struct create_req *c,
-			   const char *full, size_t full_len, int64_t owner, int32_t new_cversion)
+			   const char *full, size_t full_len, int64_t owner, int32_t new_cversion,
+			   size_t *acl_at, size_t *acl_len)
 {
 	hdr_out(out, r, c->type);
 	jout_buf(out, full, (int32_t)full_len);
 	jout_buf(out, c->data, c->data_len);
-	jout_raw(out, c->acl, c->acl_len);
+	*acl_at = zbuf_len(out->b);
+	int rc = fixup_acl(r, c->acl, c->acl_len, out);
+	ZK_ASSERT(rc == ZOK); /* check_create validated the same input */
+	*acl_len = zbuf_len(out->b) - *acl_at;
 	if (c->type == ZOP_CREATE || c->type == ZOP_CREATE2)
 		jout_bool(out, owner != 0);
 	jout_i32(out, new_cversion);
@@ -278,7 +275,8 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	}
 	int64_t owner = create_owner(r, &c);
 	int32_t new_cversion = parent.stat.cversion + 1;
-	create_txn_out(out, r, &c, full, full_len, owner, new_cversion);
+	size_t acl_at, acl_len;
+	create_txn_out(out, r, &c, full, full_len, owner, new_cversion, &acl_at, &acl_len);
 	if (out->err) {
 		free(full);
 		return 0; /* nothing fit: nothing is prepped */
@@ -288,7 +286,8 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	parent.num_children++;
 	struct change node = { .stat = { .czxid = r->zxid, .mzxid = r->zxid, .pzxid = r->zxid,
 					 .ctime = r->time_ms, .mtime = r->time_ms,
-					 .ephemeral_owner = owner } };
+					 .ephemeral_owner = owner },
+			       .acl = zbuf_head(out->b) + acl_at, .acl_len = acl_len };
 	if (add_change(p, c.path, plen, r->zxid, 1, &parent) < 0 ||
 	    add_change(p, full, full_len, r->zxid, 1, &node) < 0)
 		p->fail = -ENOMEM;
@@ -317,6 +316,8 @@ static int prep_delete(struct prep *p, const struct prep_req *r, struct jute_in 
 	struct change parent, node;
 	if (!record_for(p, path, plen, &parent))
 		return ZNONODE;
+	if ((rc = need_perm(p, r, &parent, ZPERM_DELETE)) != 0)
+		return rc;
 	if (!record_for(p, path, (size_t)len, &node))
 		return ZNONODE;
 	if ((rc = check_version(node.stat.version, version)) != 0)
@@ -387,7 +388,7 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 		return ZMARSHALLINGERROR;
 	struct change node;
 	int rc = node_view(p, path, len, &node);
-	if (rc)
+	if (rc || (rc = need_perm(p, r, &node, ZPERM_WRITE)) != 0)
 		return rc;
 	if ((rc = check_version(node.stat.version, version)) != 0)
 		return rc;
@@ -401,6 +402,44 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	node.stat.version = new_version;
 	node.stat.mzxid = r->zxid;
 	node.stat.mtime = r->time_ms;
+	if (add_change(p, path, (size_t)len, r->zxid, 1, &node) < 0)
+		p->fail = -ENOMEM;
+	return 0;
+}
+
+/* setACL: fixupACL, NoNode, ADMIN, then the aversion; the txn carries the fixed ACL and the
+ * new aversion (PrepRequestProcessor's order). */
+static int prep_setacl(struct prep *p, const struct prep_req *r, struct jute_in *in, struct jute_out *out)
+{
+	int32_t len, nacl;
+	size_t acl_len;
+	const char *path = (const char *)jin_buf(in, &len);
+	const uint8_t *acl = txn_acl_span(in, &acl_len, &nacl);
+	int32_t version = jin_i32(in);
+	if (!jin_ok(in) || !path)
+		return ZMARSHALLINGERROR;
+	if (path_invalid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	if (nacl <= 0 || fixup_acl(r, acl, acl_len, NULL) != ZOK)
+		return ZINVALIDACL;
+	struct change node;
+	if (!record_for(p, path, (size_t)len, &node))
+		return ZNONODE;
+	int rc = need_perm(p, r, &node, ZPERM_ADMIN);
+	if (rc || (rc = check_version(node.stat.aversion, version)) != 0)
+		return rc;
+	int32_t new_aversion = node.stat.aversion + 1;
+	hdr_out(out, r, ZOP_SETACL);
+	jout_buf(out, path, len);
+	size_t acl_at = zbuf_len(out->b);
+	rc = fixup_acl(r, acl, acl_len, out);
+	ZK_ASSERT(rc == ZOK);
+	jout_i32(out, new_aversion);
+	if (out->err)
+		return 0;
+	node.stat.aversion = new_aversion;
+	node.acl = zbuf_head(out->b) + acl_at;
+	node.acl_len = zbuf_len(out->b) - 4 - acl_at;
 	if (add_change(p, path, (size_t)len, r->zxid, 1, &node) < 0)
 		p->fail = -ENOMEM;
 	return 0;
@@ -483,8 +522,8 @@ static int prep_check(struct prep *p, const struct prep_req *r, struct jute_in *
 		return ZMARSHALLINGERROR;
 	struct change node;
 	int rc = node_view(p, path, len, &node);
-	if (rc)
-		return rc;
+	if (rc || (rc = need_perm(p, r, &node, ZPERM_READ)) != 0)
+		return rc; /* ZooKeeper checks READ for a check op */
 	if ((rc = check_version(node.stat.version, version)) != 0)
 		return rc;
 	hdr_out(out, r, ZOP_CHECK);
@@ -513,6 +552,8 @@ static int prep_op(struct prep *p, const struct prep_req *r, struct jute_in *in,
 		return prep_delete(p, r, in, out);
 	case ZOP_SETDATA:
 		return prep_setdata(p, r, in, out);
+	case ZOP_SETACL:
+		return prep_setacl(p, r, in, out);
 	case ZOP_CHECK:
 		return r->sub ? prep_check(p, r, in, out) : ZUNIMPLEMENTED;
 	case ZOP_MULTI:

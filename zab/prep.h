@@ -24,6 +24,9 @@ struct change {
 	int exists;
 	struct tree_stat stat;
 	int32_t num_children;
+	const uint8_t *acl;  /* the node's ACL in the newest view (serialized vector<ACL>): in
+			      * this record's own allocation, or the tree's interned copy */
+	size_t acl_len;
 	struct change *next; /* FIFO in zxid order */
 	struct change *shadowed; /* the newest record of this path before this one, or NULL;
 				  * valid only during the prep call that added this record
@@ -40,6 +43,7 @@ struct prep {
 	bool extended_types; /* zookeeper.extendedTypesEnabled: TTL nodes may be created */
 	int64_t reap_never_used_ms; /* znode.container.maxNeverUsedIntervalMs, for the
 				     * reaper's re-check in deleteContainer */
+	bool skip_acl; /* skipACL=yes: no permission is checked */
 };
 
 struct prep_req {
@@ -57,6 +61,9 @@ struct prep_req {
 				     * deleteContainer, body = the raw path bytes); a client's
 				     * deleteContainer is refused */
 	bool sub;                   /* an op of a multi: write its txn body only (no header) */
+	const uint8_t *auth;        /* the connection's ids, a serialized vector<Id> (tree/auth.h);
+				     * NULL: none (internal requests such as session expiry) */
+	size_t auth_len;
 };
 
 void prep_init(struct prep *p, struct tree *t);

@@ -9,7 +9,9 @@
  * Input: records, each  [sel u8][body_len u16 BE][xid i32][type i32][body]
  *   sel & 15: opcode from `ops` below (12..15: the type field as sent, so unknown ones too,
  *             and multi (14) / multiRead (22))
- *   sel & 16: session 2 instead of 1;  sel & 32: leave the txn outstanding (applied later,
+ *   sel & 16: session 2 instead of 1 (session 1 is ip:127.0.0.1 only; session 2 has
+ *   also done addauth digest, so ACL checks and the "auth" scheme have both outcomes);
+ *   sel & 32: leave the txn outstanding (applied later,
  *   so prep must see it as an outstanding change);  sel & 64: watcher 2 instead of 1. */
 #include <stddef.h>
 #include <stdint.h>
@@ -94,12 +96,27 @@ static void apply_oldest(struct state *s)
 	free(p.bytes);
 }
 
+/* The two sessions' ids (vector<Id>): ip only, and ip plus a digest id. */
+static const uint8_t ids_ip[] = { 0, 0, 0, 1, 0, 0, 0, 2, 'i', 'p', 0, 0, 0, 9,
+				  '1', '2', '7', '.', '0', '.', '0', '.', '1' };
+static const uint8_t ids_digest[] = { 0, 0, 0, 2, 0, 0, 0, 2, 'i', 'p', 0, 0, 0, 9,
+				      '1', '2', '7', '.', '0', '.', '0', '.', '1',
+				      0, 0, 0, 6, 'd', 'i', 'g', 'e', 's', 't', 0, 0, 0, 3, 'u', ':', 'h' };
+
+static struct acl_who who_of(int64_t session)
+{
+	if (session == 2)
+		return (struct acl_who){ ids_digest, sizeof ids_digest, false };
+	return (struct acl_who){ ids_ip, sizeof ids_ip, false };
+}
+
 static void write_req(struct state *s, int64_t session, int32_t xid, int32_t type,
 		      const uint8_t *body, size_t len, int defer)
 {
+	struct acl_who who = who_of(session);
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
 			      .body_len = len, .zxid = ++s->zxid, .time_ms = 1700000000000 + s->zxid,
-			      .session_timeout_ms = 30000 };
+			      .session_timeout_ms = 30000, .auth = who.ids, .auth_len = who.len };
 	struct jute_out out;
 	zbuf_reset(&s->buf);
 	jout_init(&out, &s->buf);
@@ -126,6 +143,7 @@ static void write_req(struct state *s, int64_t session, int32_t xid, int32_t typ
 static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t len, uint64_t watcher,
 		     int64_t session)
 {
+	struct acl_who who = who_of(session);
 	struct jute_out out;
 	zbuf_reset(&s->buf);
 	jout_init(&out, &s->buf);
@@ -133,17 +151,17 @@ static void read_req(struct state *s, int32_t type, const uint8_t *body, size_t 
 	if (type == ZOP_SETWATCHES) {
 		err = ops_set_watches(&s->tree, body, len, watcher);
 	} else if (ops_ext_is(type)) {
-		err = ops_ext(&s->tree, type, body, len, watcher, session, &out);
+		err = ops_ext(&s->tree, type, body, len, watcher, session, &who, &out);
 		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0);
 	} else if (type == ZOP_MULTIREAD || type == ZOP_MULTI) {
 		/* multi here: one that gets no txn (a null path); prep_write is not asked. */
 		err = type == ZOP_MULTI ? ZMARSHALLINGERROR
-					: ops_multi_read(&s->tree, body, len, watcher, NULL, &out);
+					: ops_multi_read(&s->tree, body, len, watcher, &who, &out);
 		FUZZ_CHECK(err == ZOK || err == ZMARSHALLINGERROR);
 		if (err == ZOK)
 			FUZZ_CHECK(zbuf_len(&s->buf) >= 9);
 	} else {
-		err = ops_read(&s->tree, type, body, len, watcher, NULL, &out);
+		err = ops_read(&s->tree, type, body, len, watcher, &who, &out);
 		FUZZ_CHECK(err == ZOK || zbuf_len(&s->buf) == 0); /* nothing written on error */
 	}
 	FUZZ_CHECK(err <= 0);

@@ -15,6 +15,8 @@ OP_DELETE = 2
 OP_EXISTS = 3
 OP_GET_DATA = 4
 OP_SET_DATA = 5
+OP_GET_ACL = 6
+OP_SET_ACL = 7
 OP_GET_CHILDREN = 8
 OP_SYNC = 9
 OP_PING = 11
@@ -23,12 +25,15 @@ OP_CREATE2 = 15
 OP_CREATE_CONTAINER = 19
 OP_DELETE_CONTAINER = 20
 OP_CREATE_TTL = 21
+OP_AUTH = 100
 OP_SET_WATCHES = 101
+OP_WHO_AM_I = 107
 OP_CLOSE_SESSION = -11
 
 # Special xids (ClientCnxn).
 XID_NOTIFICATION = -1
 XID_PING = -2
+XID_AUTH = -4
 XID_SET_WATCHES = -8
 
 # Error codes (KeeperException.Code).
@@ -36,10 +41,13 @@ ERR_OK = 0
 ERR_UNIMPLEMENTED = -6
 ERR_BAD_ARGUMENTS = -8
 ERR_NO_NODE = -101
+ERR_NO_AUTH = -102
 ERR_BAD_VERSION = -103
 ERR_NODE_EXISTS = -110
 ERR_NOT_EMPTY = -111
 ERR_SESSION_EXPIRED = -112
+ERR_INVALID_ACL = -114
+ERR_AUTH_FAILED = -115
 
 # Watcher event types and states.
 EVENT_CREATED = 1
@@ -147,6 +155,10 @@ class Reader:
     def str(self):
         b = self.buf()
         return None if b is None else b.decode("utf-8")
+
+    def acl(self):
+        n = self.int()
+        return None if n < 0 else [(self.int(), self.str(), self.str()) for _ in range(n)]
 
     def vec_str(self):
         n = self.int()
@@ -367,6 +379,32 @@ class RawClient:
     def get_all_children_number(self, path):
         _, err, r = self.call(OP_GET_ALL_CHILDREN_NUMBER, p_str(path))
         return err, (r.int() if err == 0 else None)
+
+    # ACLs and authentication.
+    def add_auth(self, scheme, auth, xid=XID_AUTH):
+        """Send AuthPacket{type 0, scheme, auth}; return (xid, zxid, err) of the reply."""
+        body = p_int(0) + p_str(scheme) + p_buf(auth.encode() if isinstance(auth, str) else auth)
+        self.send(OP_AUTH, body, xid=xid)
+        while True:
+            msg = self.read_one()
+            if msg[0] == "reply" and msg[1] != XID_PING:
+                return msg[1], msg[2], msg[3]
+
+    def get_acl(self, path):
+        _, err, r = self.call(OP_GET_ACL, p_str(path))
+        if err:
+            return err, None, None
+        return err, r.acl(), r.stat()
+
+    def set_acl(self, path, acl, version=-1):
+        zxid, err, r = self.call(OP_SET_ACL, p_str(path) + p_acl(acl) + p_int(version))
+        return err, (r.stat() if err == 0 else None)
+
+    def who_am_i(self):
+        _, err, r = self.call(OP_WHO_AM_I)
+        if err:
+            return err, None
+        return err, [(r.str(), r.str()) for _ in range(r.int())]
 
 
 # ---- multi (14) and multiRead (22): MultiOperationRecord / MultiResponse ----

@@ -70,7 +70,8 @@ static int req(int32_t type, const char *path, int32_t arg, uint64_t watcher, in
 	t_jout_done(&o);
 	struct jute_out out;
 	t_jout_begin(&out, &reply);
-	int err = ops_ext(&T, type, zbuf_head(&scratch), zbuf_len(&scratch), watcher, session, &out);
+	struct acl_who anyone = { 0 }; /* no ids: world:anyone ACLs only (ACLs are tests/unit/acl.c's) */
+	int err = ops_ext(&T, type, zbuf_head(&scratch), zbuf_len(&scratch), watcher, session, &anyone, &out);
 	cr_assert_eq(out.err, 0);
 	if (err != ZOK)
 		cr_assert_eq(zbuf_len(&reply), 0, "nothing written on error");
@@ -166,7 +167,8 @@ static int set_watches2(const char *const *lists[5], int64_t rel, bool truncate,
 	size_t len = zbuf_len(&scratch) - (truncate ? 1 : 0);
 	struct jute_out out;
 	t_jout_begin(&out, &reply);
-	int err = ops_ext(&T, ZOP_SETWATCHES2, zbuf_head(&scratch), len, watcher, 1, &out);
+	struct acl_who anyone = { 0 };
+	int err = ops_ext(&T, ZOP_SETWATCHES2, zbuf_head(&scratch), len, watcher, 1, &anyone, &out);
 	cr_assert_eq(zbuf_len(&reply), 0, "setWatches2 has no reply body");
 	return err;
 }

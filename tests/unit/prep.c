@@ -28,6 +28,8 @@ static struct txn txns[NOUT];
 static int nout;
 static int64_t next_zxid;
 static struct zbuf body;
+static const uint8_t *auth_ids; /* the requests' vector<Id>; NULL: none */
+static size_t auth_ids_len;
 
 static int64_t time_of(int64_t zxid) { return 1700000000000LL + (zxid & 0xffff); }
 
@@ -38,6 +40,8 @@ static void setup(void)
 	nout = 0;
 	next_zxid = 0x300000001LL;
 	zbuf_init(&body, 1 << 16);
+	auth_ids = NULL;
+	auth_ids_len = 0;
 }
 
 static void teardown(void)
@@ -71,7 +75,7 @@ static void acl_out(struct jute_out *o, enum acl_kind k)
 		break;
 	case ACL_DIGEST:
 		jout_i32(o, 1);
-		jout_i32(o, ZPERM_READ);
+		jout_i32(o, ZPERM_ALL);
 		jout_str(o, "digest");
 		jout_str(o, "user:c2VjcmV0");
 		break;
@@ -117,7 +121,8 @@ static struct txn *run(int32_t type, int64_t session)
 	int64_t zxid = next_zxid++;
 	struct prep_req r = { .session = session, .cxid = 100 + i, .type = type,
 			      .body = zbuf_head(&body), .body_len = zbuf_len(&body), .zxid = zxid,
-			      .time_ms = time_of(zxid), .session_timeout_ms = 12345 };
+			      .time_ms = time_of(zxid), .session_timeout_ms = 12345,
+			      .auth = auth_ids, .auth_len = auth_ids_len };
 	cr_assert_eq(prep_write(&P, &r, &o), 0);
 	cr_assert_eq(txn_decode(zbuf_head(&outs[i]), zbuf_len(&outs[i]), &txns[i]), 0,
 		     "prep wrote a txn that does not decode");
@@ -194,6 +199,12 @@ static bool lists(const struct txn *x, const char *path)
 
 Test(prep, create_txn_fields, .init = setup, .fini = teardown, .timeout = 10)
 {
+	/* The creator authenticated as that digest user, so it may create under /a. */
+	static const uint8_t ids[] = { 0, 0, 0, 1, 0, 0, 0, 6, 'd', 'i', 'g', 'e', 's', 't',
+				       0, 0, 0, 13, 'u', 's', 'e', 'r', ':', 'c', '2', 'V', 'j', 'c',
+				       'm', 'V', '0' };
+	auth_ids = ids;
+	auth_ids_len = sizeof ids;
 	body_create("/a", "hello", 0, ACL_DIGEST);
 	struct txn *x = run(ZOP_CREATE, 0x77);
 	expect_ok(x, ZOP_CREATE);
@@ -325,9 +336,11 @@ Test(prep, failed_checks_become_error_txns, .init = setup, .fini = teardown, .ti
 	expect_err(run(ZOP_CREATE, 1), ZMARSHALLINGERROR);
 	zbuf_reset(&body);
 	expect_err(run(ZOP_DELETE, 1), ZMARSHALLINGERROR);
+	zbuf_reset(&body);
+	expect_err(run(ZOP_SETACL, 1), ZMARSHALLINGERROR);
 	/* Not a write prep knows. */
 	zbuf_reset(&body);
-	expect_err(run(ZOP_SETACL, 1), ZUNIMPLEMENTED);
+	expect_err(run(ZOP_GETACL, 1), ZUNIMPLEMENTED);
 
 	/* Every failed check left the view alone. */
 	cr_assert_eq(P.count, 0, "failed checks must not leave change records");
@@ -565,7 +578,7 @@ Test(prep, close_session_skips_path_recreated_by_other_session, .init = setup, .
 
 Test(prep, is_write, .timeout = 10)
 {
-	static const int32_t w[] = { ZOP_CREATE, ZOP_CREATE2, ZOP_DELETE, ZOP_SETDATA,
+	static const int32_t w[] = { ZOP_CREATE, ZOP_CREATE2, ZOP_DELETE, ZOP_SETDATA, ZOP_SETACL,
 				     ZOP_CREATESESSION, ZOP_CLOSESESSION, ZOP_MULTI };
 	static const int32_t r[] = { ZOP_GETDATA, ZOP_EXISTS, ZOP_GETCHILDREN, ZOP_PING, ZOP_SYNC,
 				     ZOP_MULTIREAD, ZOP_CHECK };
