@@ -78,6 +78,8 @@ struct pending {
 	int64_t start_ms;
 	uint64_t txn_pos; /* absolute position in the txn arena */
 	uint32_t txn_len;
+	uint32_t auth_len; /* a deferred read: its frame is followed by the connection's ids as
+			    * they were when it arrived (ZooKeeper's Request copies authInfo) */
 };
 
 /* Candidates taken from one check of the containers and TTL nodes; more wait for the next. */
@@ -456,7 +458,7 @@ static void log_failed(int rc)
 
 static void maybe_snapshot(void);
 static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
-		       int64_t start);
+		       const uint8_t *ids, size_t ids_len, int64_t start);
 
 /* A read that waited in the pipeline: every write its session sent before it is applied. */
 static void run_deferred_read(const struct pending *p)
@@ -467,8 +469,9 @@ static void run_deferred_read(const struct pending *p)
 	ZK_ASSERT(cl->inflight > 0);
 	cl->inflight--;
 	const uint8_t *req = zbuf_head(&S.arena) + (p->txn_pos - S.arena_pos);
-	serve_read(cl, (int32_t)be32_get(req), (int32_t)be32_get(req + 4), req + 8, p->txn_len - 8,
-		   p->start_ms);
+	size_t len = p->txn_len - p->auth_len;
+	serve_read(cl, (int32_t)be32_get(req), (int32_t)be32_get(req + 4), req + 8, len - 8, req + len,
+		   p->auth_len, p->start_ms);
 	if (cl->inflight == 0)
 		mark_ready(cl);
 }
@@ -1101,29 +1104,28 @@ static void handle_auth(struct client *cl, int32_t xid, const uint8_t *body, siz
  * FinalRequestProcessor then fails on it, answering MarshallingError after the empty
  * response it had begun. Both are answered like reads, from the tree. */
 static int multi_read_body(struct client *cl, int32_t type, const uint8_t *body, size_t blen,
-			   struct jute_out *out)
+			   const struct acl_who *who, struct jute_out *out)
 {
-	struct acl_who who = { cl->auth.bytes, cl->auth.len, S.cfg.skip_acl };
 	if (type == ZOP_MULTIREAD)
-		return ops_multi_read(&S.tree, body, blen, cl->c.id, &who, out);
+		return ops_multi_read(&S.tree, body, blen, cl->c.id, who, out);
 	ops_multi_end(out);
 	return ZMARSHALLINGERROR;
 }
 
 static void serve_multi_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body,
-			     size_t blen, int64_t start)
+			     size_t blen, const struct acl_who *who, int64_t start)
 {
 	struct jute_out out;
 	size_t mark;
 	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
 		return;
-	int err = multi_read_body(cl, type, body, blen, &out);
+	int err = multi_read_body(cl, type, body, blen, who, &out);
 	if (out.err && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
 		/* As for one big read (serve_read): a client that reads gets it. */
 		zbuf_truncate(&cl->c.out, mark);
 		cl->c.out.max = REPLY_MAX;
 		reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0);
-		err = multi_read_body(cl, type, body, blen, &out);
+		err = multi_read_body(cl, type, body, blen, who, &out);
 	}
 	if (out.err) {
 		reply_end(cl, &out, mark); /* rolls the frame back and drops the client */
@@ -1134,9 +1136,10 @@ static void serve_multi_read(struct client *cl, int32_t xid, int32_t type, const
 	note_latency(cl, start, type, xid, S.tree.last_zxid);
 }
 
-/* Answer a read (or ping, setWatches, unknown op) of a connected client from the tree. */
+/* Answer a read (or ping, setWatches, whoAmI, unknown op) of a connected client from the
+ * tree, for the client's ids `ids` (a vector<Id>). */
 static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8_t *body, size_t blen,
-		       int64_t start)
+		       const uint8_t *ids, size_t ids_len, int64_t start)
 {
 	if (!zk_knows_op(type)) {
 		struct jute_out out;
@@ -1149,12 +1152,9 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	}
 	if (type == ZOP_PING)
 		xid = XID_PING; /* ZooKeeper answers every ping with xid -2 */
-	if (type == ZOP_AUTH) {
-		handle_auth(cl, xid, body, blen);
-		return;
-	}
+	struct acl_who who = { ids, ids_len, S.cfg.skip_acl };
 	if (type == ZOP_MULTI || type == ZOP_MULTIREAD) {
-		serve_multi_read(cl, xid, type, body, blen, start);
+		serve_multi_read(cl, xid, type, body, blen, &who, start);
 		return;
 	}
 	if (type == ZOP_SETWATCHES || type == ZOP_SETWATCHES2) {
@@ -1171,12 +1171,11 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
 	if (!reply_begin(cl, &out, &mark, xid, S.tree.last_zxid, 0))
 		return;
 	int err = ZOK;
-	struct acl_who who = { cl->auth.bytes, cl->auth.len, S.cfg.skip_acl };
 	bool served = ops_is_read(type) || ops_ext_is(type);
 	if (served)
 		err = serve_op(cl, type, body, blen, &who, &out);
 	else if (type == ZOP_WHOAMI)
-		auth_whoami(&out, cl->auth.bytes, cl->auth.len);
+		auth_whoami(&out, ids, ids_len);
 	else if (type != ZOP_PING)
 		err = ZUNIMPLEMENTED; /* an opcode ZooKeeper has and zkd does not serve yet */
 	if (out.err && served && mark <= OUT_HIGH && cl->c.out.max < REPLY_MAX) {
@@ -1201,14 +1200,19 @@ static void serve_read(struct client *cl, int32_t xid, int32_t type, const uint8
  * applied, in order; the connection keeps being read meanwhile. */
 static int defer_read(struct client *cl, const uint8_t *p, size_t len)
 {
-	if (zbuf_append(&S.arena, p, len) < 0)
+	size_t start = zbuf_len(&S.arena);
+	if (zbuf_append(&S.arena, p, len) < 0 || zbuf_append(&S.arena, cl->auth.bytes, cl->auth.len) < 0) {
+		zbuf_truncate(&S.arena, start);
 		return -ENOMEM;
+	}
 	struct pending *q = pq_push();
-	if (!q)
+	if (!q) {
+		zbuf_truncate(&S.arena, start);
 		return -ENOMEM;
+	}
 	*q = (struct pending){ .zxid = 0, .conn_id = cl->c.id, .read = true,
-			       .start_ms = net_now_ms(&S.loop),
-			       .txn_pos = S.arena_pos + zbuf_len(&S.arena) - len, .txn_len = (uint32_t)len };
+			       .start_ms = net_now_ms(&S.loop), .txn_pos = S.arena_pos + start,
+			       .txn_len = (uint32_t)(len + cl->auth.len), .auth_len = (uint32_t)cl->auth.len };
 	cl->inflight++;
 	return 1;
 }
@@ -1252,9 +1256,14 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 		}
 		return rc < 0 ? rc : 1;
 	}
+	if (type == ZOP_AUTH) {
+		/* At once, as ZooKeeper's processPacket: requests after it carry the new id. */
+		handle_auth(cl, xid, p + 8, len - 8);
+		return 1;
+	}
 	if (cl->inflight > 0)
 		return defer_read(cl, p, len);
-	serve_read(cl, xid, type, p + 8, len - 8, net_now_ms(&S.loop));
+	serve_read(cl, xid, type, p + 8, len - 8, cl->auth.bytes, cl->auth.len, net_now_ms(&S.loop));
 	return 1;
 }
 

@@ -273,6 +273,29 @@ def test_pipelined_setacl_decides_the_next_request(raw, base):
     assert replies == {x1: 0, x2: w.ERR_NO_AUTH, x3: 0}
 
 
+def test_pipelined_addauth_applies_to_requests_after_it(raw, base):
+    """An AuthPacket counts for every request sent after it, even with writes still in flight,
+    and not for one sent before it (ZooKeeper copies the ids into each request)."""
+    owner = raw()
+    assert owner.add_auth("digest", "alice:pw")[2] == 0
+    assert owner.create(base, b"d", acl=[(31, "digest", digest("alice:pw"))])[0] == 0
+    c = raw()
+    assert c.create(base + "-open")[0] == 0
+    body_get = w.p_str(base) + w.p_bool(False)
+    x1 = c.send(w.OP_SET_DATA, w.p_str(base + "-open") + w.p_buf(b"v") + w.p_int(-1))
+    x2 = c.send(w.OP_GET_DATA, body_get)
+    c.send(w.OP_AUTH, w.p_int(0) + w.p_str("digest") + w.p_buf(b"alice:pw"), xid=w.XID_AUTH)
+    x3 = c.send(w.OP_GET_DATA, body_get)
+    x4 = c.send(w.OP_SET_DATA, w.p_str(base) + w.p_buf(b"w") + w.p_int(-1))
+    x5 = c.send(w.OP_WHO_AM_I)
+    replies = {}
+    while len(replies) < 6:
+        msg = c.read_one()
+        if msg[0] == "reply":
+            replies[msg[1]] = msg[3]
+    assert replies == {x1: 0, x2: w.ERR_NO_AUTH, w.XID_AUTH: 0, x3: 0, x4: 0, x5: 0}
+
+
 def test_acls_survive_restart(tmp_path):
     """ACLs set before a snapshot and after it (log replay) come back after a restart."""
     srv = harness.Server(tmp_path, extra_cfg={"snapCount": "10"})
