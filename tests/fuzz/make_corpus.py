@@ -111,6 +111,23 @@ def watch_ops():
         + req(104, p_str("/a"), raw_type=104) + req(104, p_str("/"), raw_type=104))
 
 
+def acl_seeds():
+    """setACL requests (raw type 7: not in fuzz_request's op table) from both sessions (session 2
+    has a digest id), creates with the auth scheme and invalid ids, and a SetACLTxn."""
+    auth = [(31, "auth", "")]
+    bad = [(31, "ip", "1.2.3.4/33"), (31, "digest", "a:b:c")]
+    put("request", req(7, p_str("/a") + p_acl([(1, "world", "anyone")]) + p_int(-1), raw_type=7)
+        + req(1, create("/a/x")) + req(4, p_str("/a") + p_bool(False))
+        + req(7, p_str("/a") + p_acl(auth) + p_int(1), raw_type=7, flags=16 | 32)
+        + req(5, p_str("/a") + p_buf(b"w") + p_int(-1)))
+    put("request", req(1, p_str("/m") + p_buf(b"") + p_acl(auth) + p_int(0), flags=16)
+        + req(1, p_str("/n") + p_buf(b"") + p_acl(auth) + p_int(0))
+        + req(1, p_str("/o") + p_buf(b"") + p_acl(bad) + p_int(0))
+        + req(6, p_str("/m"), raw_type=6) + req(2, p_str("/m") + p_int(-1)))
+    hdr = p_long(0x1000000001) + p_int(3) + p_long(0x100000007) + p_long(1700000000000) + p_int(7)
+    put("txn", hdr + p_str("/a") + p_acl([(1, "world", "anyone"), (31, "ip", "10.0.0.0/8")]) + p_int(3))
+
+
 def main():
     data = sys.argv[1]
     cfg = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "..", "zoo.cfg.sample")
@@ -142,6 +159,7 @@ def main():
                      last_zxid=0x1000000a5, read_only=True))
     put("connect", c()[:-1])                     # old clients: no readOnly byte
     requests()
+    acl_seeds()
     put("config", open(cfg, "rb").read())
     put("config", b"tickTime=2000\ndataDir=/var/lib/zk\ndataLogDir=/var/log/zk\nclientPort=2181\n"
         b"clientPortAddress=127.0.0.1\nmaxClientCnxns=60\nminSessionTimeout=4000\n"
