@@ -1875,6 +1875,7 @@ static int start(void)
 		return rc;
 	prep_init(&S.prep, &S.tree);
 	S.prep.extended_types = S.cfg.extended_types;
+	S.prep.enforce_quota = S.cfg.enforce_quota;
 	S.prep.reap_never_used_ms = S.cfg.container_max_never_used_ms;
 	S.prep.skip_acl = S.cfg.skip_acl;
 	zab_init(&S.zab, S.tree.last_zxid);

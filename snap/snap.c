@@ -395,7 +395,11 @@ int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
 	      snap_session_fn on_session, void *ctx, char *err, size_t errlen)
 {
 	struct load_ctx c = { t, on_session, ctx };
-	return parse(ops, path, load_session, load_node_ctx, &c, err, errlen);
+	int rc = parse(ops, path, load_session, load_node_ctx, &c, err, errlen);
+	/* As ZooKeeper's DataTree.deserialize ends: rebuild the quota roots and recount them. */
+	if (rc == 0 && (rc = tree_quota_setup(t)) < 0)
+		snprintf(err, errlen, "%s: out of memory recounting quotas", path);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ dump */

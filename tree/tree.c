@@ -106,6 +106,15 @@ static int set_data(struct tree_node *n, const uint8_t *data, int32_t len)
 	return 0;
 }
 
+int tree_replace_data(struct tree *t, struct tree_node *n, const uint8_t *data, int32_t len)
+{
+	int32_t old = n->data_len > 0 ? n->data_len : 0;
+	if (set_data(n, data, len) < 0)
+		return -ENOMEM;
+	t->data_bytes += (uint64_t)(len > 0 ? len : 0) - (uint64_t)old;
+	return 0;
+}
+
 static int add_child(struct tree *t, struct tree_node *parent, const char *name, size_t len,
 		     const uint8_t *acl, size_t acl_len, size_t data_room, struct tree_node **out)
 {
@@ -131,6 +140,7 @@ int tree_init(struct tree *t, watch_fire_fn fire, void *fire_ctx)
 	memset(t, 0, sizeof *t);
 	u64map_init(&t->ephemerals);
 	strmap_init(&t->acls);
+	strmap_init(&t->quotas);
 	watches_init(&t->watches, fire, fire_ctx);
 	t->root = node_new(t, "", 0, tree_acl_open, tree_acl_open_len, 0);
 	if (!t->root)
@@ -163,6 +173,7 @@ void tree_free(struct tree *t)
 	for (size_t i = 0; u64map_next(&t->ephemerals, &i, &k, &v);)
 		free(v);
 	u64map_free(&t->ephemerals);
+	tree_quota_free(t);
 	watches_free(&t->watches);
 	ZK_ASSERT(t->acls.count == 0);
 	strmap_free(&t->acls);
@@ -411,6 +422,8 @@ static int apply_create(struct tree *t, const struct txn *x, struct tree_result 
 	}
 	t->data_bytes += (uint64_t)x->path_len + (uint64_t)(x->data_len > 0 ? x->data_len : 0);
 	tree_stat(n, &res->stat);
+	if (tree_quota_created(t, x->path, (size_t)x->path_len, x->data_len) < 0)
+		return -ENOMEM;
 	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_CREATED, 0);
 	watches_trigger(&t->watches, WATCH_CHILD, x->path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
 	return 0;
@@ -446,7 +459,10 @@ static int delete_path(struct tree *t, const char *path, size_t len, int64_t zxi
 	if (!n)
 		return ZNONODE;
 	/* Children can only be here in a replay out of order; drop them with their parent. */
+	int32_t dlen = n->data_len;
 	unlink_subtree(t, n, len);
+	if (tree_quota_deleted(t, path, len, dlen) < 0)
+		LOG_WARN("out of memory updating the quota stats above %.*s", (int)len, path);
 	uint64_t gen = watches_trigger(&t->watches, WATCH_DATA, path, len, ZEV_DELETED, 0);
 	watches_trigger(&t->watches, WATCH_CHILD, path, len, ZEV_DELETED, gen);
 	watches_trigger(&t->watches, WATCH_CHILD, path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
@@ -463,11 +479,14 @@ static int apply_setdata(struct tree *t, const struct txn *x, struct tree_result
 	int32_t old = n->data_len > 0 ? n->data_len : 0;
 	if (set_data(n, x->data, x->data_len) < 0)
 		return -ENOMEM;
-	t->data_bytes += (uint64_t)(x->data_len > 0 ? x->data_len : 0) - (uint64_t)old;
+	int32_t now = x->data_len > 0 ? x->data_len : 0;
+	t->data_bytes += (uint64_t)now - (uint64_t)old;
 	n->stat.version = x->version;
 	n->stat.mzxid = x->hdr.zxid;
 	n->stat.mtime = x->hdr.time_ms;
 	tree_stat(n, &res->stat);
+	if (tree_quota_changed(t, x->path, (size_t)x->path_len, (int64_t)now - old) < 0)
+		return -ENOMEM;
 	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_DATA_CHANGED, 0);
 	return 0;
 }

@@ -7,7 +7,8 @@
  * over a fuzzy snapshot re-applies txns the snapshot may already hold:
  *  - create of an existing node only raises the parent's cversion/pzxid to the txn's;
  *  - delete of a missing node only raises the parent's pzxid;
- *  - setData carries the node's new version, not an increment. */
+ *  - setData carries the node's new version, not an increment.
+ * Applying also keeps the quota stats nodes current (tree/quota.h). */
 #ifndef ZK_TREE_TREE_H
 #define ZK_TREE_TREE_H
 
@@ -75,6 +76,7 @@ struct tree {
 	/* Every container and TTL node, so the reaper's check visits those and not the tree. */
 	struct tree_node *reapable;
 	uint64_t reapable_count;
+	struct strmap quotas; /* quota roots (tree/quota.h): paths with a zookeeper_limits node */
 };
 
 /* ephemeralOwner of a container (ZooKeeper's EphemeralType.CONTAINER_EPHEMERAL_OWNER). */
@@ -101,6 +103,19 @@ static inline bool tree_owner_is_reapable(int64_t owner)
  * the next apply) and returns how many. Visits only tree.reapable. */
 size_t tree_reap_candidates(const struct tree *t, int64_t now_ms, int64_t never_used_ms,
 			    bool ttl_enabled, const struct tree_node **out, size_t max);
+/* Quotas (tree/quota.h). Setup recounts every quota after a snapshot is loaded; check
+ * returns ZQUOTAEXCEEDED when a write would pass a hard limit, else 0; the hooks keep the
+ * stats nodes current while txns are applied (0 or -ENOMEM). */
+int tree_quota_setup(struct tree *t);
+int tree_quota_check(const struct tree *t, const char *path, size_t len, int64_t bytes_diff,
+		     int32_t count_diff);
+int tree_quota_created(struct tree *t, const char *path, size_t len, int32_t dlen);
+int tree_quota_deleted(struct tree *t, const char *path, size_t len, int32_t dlen);
+int tree_quota_changed(struct tree *t, const char *path, size_t len, int64_t bytes_diff);
+void tree_quota_free(struct tree *t);
+/* Replace a node's data in place, nothing else (the server's own rewrite of a stats node). */
+int tree_replace_data(struct tree *t, struct tree_node *n, const uint8_t *data, int32_t len);
+
 /* Is n (still) a candidate? The same rule, for one node's stat and child count. */
 bool tree_reap_due(const struct tree_stat *st, int32_t num_children, int64_t now_ms,
 		   int64_t never_used_ms, bool ttl_enabled);

@@ -54,6 +54,7 @@ static int record_for(const struct prep *p, const char *path, size_t len, struct
 		out->num_children = c->num_children;
 		out->acl = c->acl;
 		out->acl_len = c->acl_len;
+		out->data_len = c->data_len;
 		return 1;
 	}
 	/* ZooKeeper keeps the root under "" as well as "/". */
@@ -64,6 +65,7 @@ static int record_for(const struct prep *p, const char *path, size_t len, struct
 	out->num_children = (int32_t)tree_kids(n)->count;
 	out->acl = n->acl->bytes;
 	out->acl_len = n->acl->ent.len;
+	out->data_len = n->data_len > 0 ? n->data_len : 0;
 	return 1;
 }
 
@@ -86,6 +88,7 @@ static int add_change(struct prep *p, const char *path, size_t len, int64_t zxid
 	c->exists = exists;
 	c->stat = view ? view->stat : (struct tree_stat){ 0 };
 	c->num_children = view ? view->num_children : 0;
+	c->data_len = view ? view->data_len : 0;
 	c->next = NULL;
 	c->shadowed = (struct change *)strmap_replace(&p->latest, &c->ent);
 	if (!c->shadowed && strmap_put(&p->latest, &c->ent) < 0) {
@@ -231,6 +234,8 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 	int64_t owner = parent->stat.ephemeral_owner;
 	if (owner != 0 && owner != INT64_MIN && (uint64_t)owner >> 56 != 0xff)
 		return ZNOCHILDRENFOREPHEMERALS;
+	if (p->enforce_quota)
+		return tree_quota_check(p->tree, buf, len, c->data_len > 0 ? c->data_len : 0, 1);
 	return 0;
 }
 
@@ -287,7 +292,8 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	struct change node = { .stat = { .czxid = r->zxid, .mzxid = r->zxid, .pzxid = r->zxid,
 					 .ctime = r->time_ms, .mtime = r->time_ms,
 					 .ephemeral_owner = owner },
-			       .acl = zbuf_head(out->b) + acl_at, .acl_len = acl_len };
+			       .acl = zbuf_head(out->b) + acl_at, .acl_len = acl_len,
+			       .data_len = c.data_len > 0 ? c.data_len : 0 };
 	if (add_change(p, c.path, plen, r->zxid, 1, &parent) < 0 ||
 	    add_change(p, full, full_len, r->zxid, 1, &node) < 0)
 		p->fail = -ENOMEM;
@@ -390,7 +396,11 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	int rc = node_view(p, path, len, &node);
 	if (rc || (rc = need_perm(p, r, &node, ZPERM_WRITE)) != 0)
 		return rc;
-	if ((rc = check_version(node.stat.version, version)) != 0)
+	/* ZooKeeper checks the quota before the version. */
+	int32_t new_len = dlen > 0 ? dlen : 0;
+	if (p->enforce_quota)
+		rc = tree_quota_check(p->tree, path, (size_t)len, (int64_t)new_len - node.data_len, 0);
+	if (rc || (rc = check_version(node.stat.version, version)) != 0)
 		return rc;
 	int32_t new_version = node.stat.version + 1;
 	hdr_out(out, r, ZOP_SETDATA);
@@ -402,6 +412,7 @@ static int prep_setdata(struct prep *p, const struct prep_req *r, struct jute_in
 	node.stat.version = new_version;
 	node.stat.mzxid = r->zxid;
 	node.stat.mtime = r->time_ms;
+	node.data_len = new_len;
 	if (add_change(p, path, (size_t)len, r->zxid, 1, &node) < 0)
 		p->fail = -ENOMEM;
 	return 0;

@@ -27,6 +27,7 @@ struct change {
 	const uint8_t *acl;  /* the node's ACL in the newest view (serialized vector<ACL>): in
 			      * this record's own allocation, or the tree's interned copy */
 	size_t acl_len;
+	int32_t data_len; /* for setData's quota check */
 	struct change *next; /* FIFO in zxid order */
 	struct change *shadowed; /* the newest record of this path before this one, or NULL;
 				  * valid only during the prep call that added this record
@@ -44,6 +45,7 @@ struct prep {
 	int64_t reap_never_used_ms; /* znode.container.maxNeverUsedIntervalMs, for the
 				     * reaper's re-check in deleteContainer */
 	bool skip_acl; /* skipACL=yes: no permission is checked */
+	bool enforce_quota;         /* zookeeper.enforceQuota: QuotaExceeded past a hard limit */
 };
 
 struct prep_req {

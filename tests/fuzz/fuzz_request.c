@@ -195,6 +195,7 @@ static void setup(struct state *s)
 	FUZZ_CHECK(tree_init(&s->tree, on_fire, s) == 0);
 	prep_init(&s->prep, &s->tree);
 	s->prep.extended_types = true; /* so createTTL gets past its first check */
+	s->prep.enforce_quota = true;   /* and writes under a quota meet its check */
 	zbuf_init(&s->buf, 4u << 20);
 	s->zxid = 0x100000000ll;
 	static const struct { const char *path, *data; int32_t flags; int64_t session; } nodes[] = {

@@ -91,6 +91,14 @@ def new_kinds():
         + req(21, create("/u", b"x", 0) + p_long(-1), raw_type=21)
         + req(1, create("/t-0000000000/e", b"", 1), flags=16))
 
+    q = "/zookeeper/quota/q"
+    put("request", req(1, create("/q", b"ab")) + req(1, create(q, b""))
+        + req(1, create(q + "/zookeeper_limits", b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=9"))
+        + req(1, create(q + "/zookeeper_stats", b"count=0,bytes=0"))
+        + req(1, create("/q/a", b"xyz"), flags=32) + req(5, p_str("/q/a") + p_buf(b"123456789") + p_int(-1))
+        + req(5, p_str(q + "/zookeeper_stats") + p_buf(b"count=1;;bytes=x,k=") + p_int(-1))
+        + req(2, p_str("/q/a") + p_int(-1)) + req(2, p_str(q + "/zookeeper_limits") + p_int(-1)))
+
     def hdr(t, zxid):
         return p_long(0x100000001) + p_int(1) + p_long(zxid) + p_long(1700000000000) + p_int(t)
     put("txn", hdr(19, 5) + p_str("/c") + p_buf(b"x") + p_acl(OPEN) + p_int(1))
