@@ -221,3 +221,20 @@ def test_dump_log_shows_the_new_txns(server, raw, base):
     for name in ("c", "t"):
         assert re.search(r"session 0x0 cxid 0x0 zxid 0x[0-9a-f]+ deleteContainer '%s/%s'$"
                          % (base, name), out, re.M), out
+
+
+def test_kinds_inside_a_multi(raw, base):
+    """In a multi the create op's flags pick the kind (CONTAINER makes a container), a
+    createTTL op carries its ttl, and both are reaped like any other."""
+    from zkwire import multi, mop_create, multi_header, p_acl, p_buf, p_int, p_long, OPEN_ACL_UNSAFE
+    ttl_op = (multi_header(OP_CREATE_TTL) + p_str(base + "/t") + p_buf(b"t")
+              + p_acl(OPEN_ACL_UNSAFE) + p_int(PERSISTENT_WITH_TTL) + p_long(300))
+    zxid, err, res, _ = multi(raw, [mop_create(base), mop_create(base + "/c", flags=CONTAINER),
+                                    mop_create(base + "/c/k"), ttl_op])
+    assert err == ERR_OK, res
+    assert [r[:2] for r in res] == [(OP_CREATE, 0), (OP_CREATE2, 0), (OP_CREATE, 0), (OP_CREATE2, 0)]
+    assert res[3][2][0] == base + "/t" and res[3][2][1]["ephemeralOwner"] == 0
+    assert gone_within(raw, base + "/t", 5)
+    assert still_there_for(raw, base + "/c", 3 * CHECK_MS / 1000)
+    assert raw.delete(base + "/c/k") == ERR_OK
+    assert gone_within(raw, base + "/c", 5)

@@ -175,3 +175,25 @@ def test_stats_right_after_restart(tmp_path):
     finally:
         srv.stop()
     assert srv.health_problems() is None
+
+
+def test_quota_inside_a_multi(raw, base):
+    """Each op of a multi is checked against the applied stats, as in ZooKeeper: two creates
+    in one multi both fit a limit with room for one; a third multi op past it fails the
+    whole multi, which then changes nothing."""
+    from zkwire import multi, mop_create
+    assert raw.create(base, b"")[0] == ERR_OK
+    set_quota(raw, base, b"count=-1,bytes=-1=;countHardLimit=2")
+    zxid, err, res, _ = multi(raw, [mop_create(base + "/a"), mop_create(base + "/b")])
+    assert err == ERR_OK
+    assert stats(raw, base) == b"count=3,bytes=0"
+    zxid, err, res, _ = multi(raw, [mop_set_data_ok(base), mop_create(base + "/c")])
+    # ZooKeeper's layout for a failed multi: header OK, an ErrorResult per op.
+    assert (err, res) == (ERR_OK, [(-1, 0, 0), (-1, ERR_QUOTA_EXCEEDED, ERR_QUOTA_EXCEEDED)])
+    assert raw.exists(base + "/c")[0] == ERR_NO_NODE
+    assert raw.get_data(base)[2]["version"] == 0
+
+
+def mop_set_data_ok(path):
+    from zkwire import mop_set_data
+    return mop_set_data(path, b"")
