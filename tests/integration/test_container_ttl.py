@@ -238,3 +238,30 @@ def test_kinds_inside_a_multi(raw, base):
     assert still_there_for(raw, base + "/c", 3 * CHECK_MS / 1000)
     assert raw.delete(base + "/c/k") == ERR_OK
     assert gone_within(raw, base + "/c", 5)
+
+
+def test_max_per_minute_spaces_the_deletes(tmp_path):
+    """znode.container.maxPerMinute=60: one delete a second, however many are due."""
+    cfg = dict(SERVER_EXTRA_CFG, **{"znode.container.maxPerMinute": 60})
+    srv = harness.Server(tmp_path / "rate", extra_cfg=cfg)
+    srv.start()
+    try:
+        c = RawClient(srv.port)
+        names = ["/c%d" % i for i in range(3)]
+        for n in names:
+            assert c.create_container(n)[0] == ERR_OK
+            assert c.create(n + "/k")[0] == ERR_OK
+        for n in names:
+            assert c.delete(n + "/k") == ERR_OK
+        left = lambda: sum(1 for n in names if c.exists(n)[0] == ERR_OK)  # noqa: E731
+        harness.wait_for(lambda: left() < 3, 5, what="a first delete")
+        first = time.monotonic()
+        assert left() == 2
+        time.sleep(0.5)
+        assert left() == 2, "a second delete within half a second of the first"
+        harness.wait_for(lambda: left() == 0, 5, what="the other deletes")
+        assert time.monotonic() - first > 1.5
+        c.close()
+    finally:
+        srv.stop()
+    assert srv.health_problems() is None
