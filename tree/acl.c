@@ -214,15 +214,105 @@ static int32_t expand_auth(int32_t perms, const uint8_t *ids, size_t ids_len, st
 	return added;
 }
 
-static bool id_valid(const struct id_ref *e)
+/* One entry of a request's vector<ACL>, where (unlike in a txn) scheme and id may be null. */
+struct acl_ent {
+	int32_t perms;
+	const uint8_t *scheme, *id; /* NULL: a null string */
+	int32_t sl, il;
+};
+
+static size_t ent_at(const uint8_t *acl, size_t len, size_t off, struct acl_ent *e)
 {
-	if (eq(e->scheme, e->sl, "world"))
-		return eq(e->id, e->il, "anyone");
-	if (eq(e->scheme, e->sl, "ip"))
-		return acl_ip_valid((const char *)e->id, (size_t)e->il);
-	if (eq(e->scheme, e->sl, "digest"))
-		return acl_digest_valid((const char *)e->id, (size_t)e->il);
-	return false;
+	struct jute_in in;
+	jin_init(&in, acl, len);
+	in.off = off;
+	e->perms = jin_i32(&in);
+	e->scheme = jin_buf(&in, &e->sl);
+	e->id = jin_buf(&in, &e->il);
+	ZK_ASSERT(jin_ok(&in)); /* acl_request_span checked the bytes */
+	return in.off;
+}
+
+static bool same(const uint8_t *a, int32_t al, const uint8_t *b, int32_t bl)
+{
+	return a && b && al == bl && memcmp(a, b, (size_t)al) == 0;
+}
+
+/* ArrayList.contains for an entry with a null scheme or id: ACL.equals dereferences the new
+ * entry's fields, so Java throws (MarshallingError) at the first kept entry with the same
+ * perms (and, for a null id, the same scheme); such an entry never equals one. */
+static int null_entry_kept(const uint8_t *acl, size_t len, const uint32_t *kept, uint32_t nkept,
+			   const struct acl_ent *e)
+{
+	for (uint32_t j = 0; j < nkept; j++) {
+		struct acl_ent k;
+		ent_at(acl, len, kept[j], &k);
+		if (k.perms != e->perms)
+			continue;
+		if (!e->scheme || same(e->scheme, e->sl, k.scheme, k.sl))
+			return ZMARSHALLINGERROR;
+	}
+	return ZOK;
+}
+
+/* removeDuplicates: the offsets of the entries kept, in order. */
+static int dedup(const uint8_t *acl, size_t len, struct jute_in *in, int32_t n, uint32_t *kept,
+		 uint32_t *nkept)
+{
+	struct seen seen; /* only the slots an ACL of n entries needs are cleared */
+	seen.base = acl;
+	for (seen.slots = 2; seen.slots < 2 * (uint32_t)n; seen.slots *= 2)
+		;
+	ZK_ASSERT(seen.slots <= SEEN_SLOTS);
+	memset(seen.len, 0, seen.slots * sizeof seen.len[0]);
+	*nkept = 0;
+	for (int32_t i = 0; i < n; i++) {
+		size_t start = in->off;
+		struct acl_ent e;
+		in->off = ent_at(acl, len, start, &e);
+		if (!e.scheme || !e.id) {
+			int rc = null_entry_kept(acl, len, kept, *nkept, &e);
+			if (rc != ZOK)
+				return rc;
+		} else if (!seen_add(&seen, start, in->off - start)) {
+			continue; /* an equal entry came before */
+		}
+		kept[(*nkept)++] = (uint32_t)start;
+	}
+	return ZOK;
+}
+
+/* fixupACL's verdict on one kept entry that is not "auth": ZOK (keep it as is),
+ * ZINVALIDACL, or ZMARSHALLINGERROR where Java dereferences a null id. */
+static int entry_check(const struct acl_ent *e)
+{
+	if (!e->scheme)
+		return ZINVALIDACL;
+	bool world = eq(e->scheme, e->sl, "world"), ip = eq(e->scheme, e->sl, "ip");
+	bool digest = eq(e->scheme, e->sl, "digest");
+	if (!world && !ip && !digest)
+		return ZINVALIDACL; /* no provider for the scheme */
+	if (!e->id)
+		return ZMARSHALLINGERROR;
+	if (world)
+		return eq(e->id, e->il, "anyone") ? ZOK : ZINVALIDACL;
+	if (ip)
+		return acl_ip_valid((const char *)e->id, (size_t)e->il) ? ZOK : ZINVALIDACL;
+	return acl_digest_valid((const char *)e->id, (size_t)e->il) ? ZOK : ZINVALIDACL;
+}
+
+const uint8_t *acl_request_span(struct jute_in *in, size_t *len, int32_t *count)
+{
+	size_t start = in->off;
+	int32_t n = jin_vec(in, TXN_MAX_ACL), l;
+	for (int32_t i = 0; i < n && jin_ok(in); i++) {
+		jin_i32(in);
+		jin_buf(in, &l);
+		jin_buf(in, &l);
+	}
+	*count = n;
+	*len = in->off - start;
+	return jin_ok(in) ? in->p + start : NULL;
 }
 
 int acl_fixup(const uint8_t *acl, size_t len, const uint8_t *ids, size_t ids_len, struct jute_out *out)
@@ -232,35 +322,28 @@ int acl_fixup(const uint8_t *acl, size_t len, const uint8_t *ids, size_t ids_len
 	int32_t n = jin_vec(&in, TXN_MAX_ACL);
 	if (n <= 0 || !jin_ok(&in))
 		return ZINVALIDACL;
-	struct seen seen; /* only the slots an ACL of n entries needs are cleared */
-	seen.base = acl;
-	for (seen.slots = 2; seen.slots < 2 * (uint32_t)n; seen.slots *= 2)
-		;
-	ZK_ASSERT(seen.slots <= SEEN_SLOTS);
-	memset(seen.len, 0, seen.slots * sizeof seen.len[0]);
+	uint32_t kept[TXN_MAX_ACL], nkept;
+	int rc = dedup(acl, len, &in, n, kept, &nkept);
+	if (rc != ZOK)
+		return rc;
 	size_t count_at = out ? zbuf_len(out->b) : 0;
 	if (out)
 		jout_i32(out, 0);
 	int32_t total = 0;
-	for (int32_t i = 0; i < n; i++) {
-		size_t start = in.off;
-		int32_t perms = jin_i32(&in), one = 1;
-		struct id_ref e;
-		if (!next_id(&in, &one, &e))
-			return ZINVALIDACL;
-		if (!seen_add(&seen, start, in.off - start))
-			continue; /* removeDuplicates: an equal entry came before */
-		if (eq(e.scheme, e.sl, "auth")) {
-			int32_t k = expand_auth(perms, ids, ids_len, out);
+	for (uint32_t i = 0; i < nkept; i++) {
+		struct acl_ent e;
+		size_t end = ent_at(acl, len, kept[i], &e);
+		if (e.scheme && eq(e.scheme, e.sl, "auth")) {
+			int32_t k = expand_auth(e.perms, ids, ids_len, out);
 			if (k == 0)
 				return ZINVALIDACL;
 			total += k;
-		} else if (id_valid(&e)) {
-			if (out)
-				jout_raw(out, acl + start, in.off - start);
-			total++;
+		} else if ((rc = entry_check(&e)) != ZOK) {
+			return rc;
 		} else {
-			return ZINVALIDACL;
+			if (out)
+				jout_raw(out, acl + kept[i], end - kept[i]);
+			total++;
 		}
 		if (total > ACL_MAX_ENTRIES)
 			return ZINVALIDACL;

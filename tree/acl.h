@@ -29,9 +29,15 @@ struct acl_who {
 /* checkACL: does the serialized vector<ACL> grant `perm` (any of its bits) to `who`?
  * An empty ACL grants everything; a `super` id passes every check. */
 bool acl_allows(const uint8_t *acl, size_t len, int32_t perm, const struct acl_who *who);
-/* fixupACL: ZOK or ZINVALIDACL. Duplicates are dropped, then each `auth` entry becomes one
- * entry per digest id of `ids` (InvalidACL when there is none), and every other entry must
- * be world:anyone or a valid ip/digest id. With `out` the fixed ACL is written there. */
+/* A request's vector<ACL> at the reader: as txn_acl_span, but a null scheme or id is
+ * allowed (kazoo sends make_acl("auth", "") with a null id); acl_fixup judges them. */
+const uint8_t *acl_request_span(struct jute_in *in, size_t *len, int32_t *count);
+/* fixupACL on a request's ACL: ZOK, ZINVALIDACL or ZMARSHALLINGERROR. Duplicates are
+ * dropped, then each `auth` entry becomes one entry per digest id of `ids` (InvalidACL when
+ * there is none), and every other entry must be world:anyone or a valid ip/digest id. A
+ * null id where Java dereferences it (world, ip, digest, or comparing for duplicates) is
+ * MarshallingError, as ZooKeeper's NullPointerException answers; a null scheme, InvalidACL.
+ * With `out` the fixed ACL (never holding a null) is written there. */
 int acl_fixup(const uint8_t *acl, size_t len, const uint8_t *ids, size_t ids_len, struct jute_out *out);
 /* IPAuthenticationProvider.isValid: "a.b.c.d" or "a.b.c.d/bits", parsed as Java does. */
 bool acl_ip_valid(const char *id, size_t len);

@@ -1,5 +1,6 @@
 /* MultiOperationRecord parsing; the layout and ZooKeeper's rules are in multi.h. */
 #include "tree/multi.h"
+#include "tree/acl.h"
 #include "net/proto.h"
 #include "tree/txn.h"
 
@@ -27,7 +28,7 @@ int multi_next(struct jute_in *in, struct multi_op *op)
 	switch (type) {
 	case ZOP_CREATE: case ZOP_CREATE2: case ZOP_CREATECONTAINER: case ZOP_CREATETTL:
 		jin_buf(in, &len);
-		txn_acl_span(in, &acl_len, &n);
+		acl_request_span(in, &acl_len, &n); /* null ids: prep judges them */
 		op->type = create_type(type, jin_i32(in));
 		if (type == ZOP_CREATETTL)
 			jin_i64(in);

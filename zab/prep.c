@@ -151,7 +151,7 @@ static int need_perm(const struct prep *p, const struct prep_req *r, const struc
 	return acl_allows(view->acl, view->acl_len, perm, &who) ? 0 : ZNOAUTH;
 }
 
-/* fixupACL (validation only when out is NULL): ZOK or ZINVALIDACL. */
+/* fixupACL (validation only when out is NULL): ZOK, ZINVALIDACL or ZMARSHALLINGERROR. */
 static int fixup_acl(const struct prep_req *r, const uint8_t *acl, size_t len, struct jute_out *out)
 {
 	return acl_fixup(acl, len, r->auth, r->auth_len, out);
@@ -209,8 +209,10 @@ static int check_create(struct prep *p, const struct prep_req *r, const struct c
 	rc = parent_of(c->path, (size_t)c->path_len, plen);
 	if (rc)
 		return rc;
-	if (c->nacl <= 0 || fixup_acl(r, c->acl, c->acl_len, NULL) != ZOK)
+	if (c->nacl <= 0)
 		return ZINVALIDACL;
+	if ((rc = fixup_acl(r, c->acl, c->acl_len, NULL)) != ZOK)
+		return rc;
 	if (!record_for(p, c->path, *plen, parent))
 		return ZNONODE;
 	if ((rc = need_perm(p, r, parent, ZPERM_CREATE)) != 0)
@@ -264,7 +266,7 @@ static int prep_create(struct prep *p, const struct prep_req *r, struct jute_in 
 	struct create_req c = { .type = r->type, .ttl = -1 };
 	c.path = (const char *)jin_buf(in, &c.path_len);
 	c.data = jin_buf(in, &c.data_len);
-	c.acl = txn_acl_span(in, &c.acl_len, &c.nacl);
+	c.acl = acl_request_span(in, &c.acl_len, &c.nacl);
 	c.flags = jin_i32(in);
 	if (c.type == ZOP_CREATETTL)
 		c.ttl = jin_i64(in);
@@ -425,18 +427,21 @@ static int prep_setacl(struct prep *p, const struct prep_req *r, struct jute_in 
 	int32_t len, nacl;
 	size_t acl_len;
 	const char *path = (const char *)jin_buf(in, &len);
-	const uint8_t *acl = txn_acl_span(in, &acl_len, &nacl);
+	const uint8_t *acl = acl_request_span(in, &acl_len, &nacl);
 	int32_t version = jin_i32(in);
 	if (!jin_ok(in) || !path)
 		return ZMARSHALLINGERROR;
 	if (path_invalid(path, (size_t)len))
 		return ZBADARGUMENTS;
-	if (nacl <= 0 || fixup_acl(r, acl, acl_len, NULL) != ZOK)
+	if (nacl <= 0)
 		return ZINVALIDACL;
+	int rc = fixup_acl(r, acl, acl_len, NULL);
+	if (rc != ZOK)
+		return rc;
 	struct change node;
 	if (!record_for(p, path, (size_t)len, &node))
 		return ZNONODE;
-	int rc = need_perm(p, r, &node, ZPERM_ADMIN);
+	rc = need_perm(p, r, &node, ZPERM_ADMIN);
 	if (rc || (rc = check_version(node.stat.aversion, version)) != 0)
 		return rc;
 	int32_t new_aversion = node.stat.aversion + 1;

@@ -132,6 +132,10 @@ def acl_seeds():
         + req(1, p_str("/n") + p_buf(b"") + p_acl(auth) + p_int(0))
         + req(1, p_str("/o") + p_buf(b"") + p_acl(bad) + p_int(0))
         + req(6, p_str("/m"), raw_type=6) + req(2, p_str("/m") + p_int(-1)))
+    nulls = [(31, "auth", None), (31, "auth", ""), (1, "world", None), (1, None, "x")]
+    put("request", req(1, p_str("/p") + p_buf(b"") + p_acl(nulls[:2]) + p_int(0), flags=16)
+        + req(1, p_str("/q") + p_buf(b"") + p_acl(nulls) + p_int(0), flags=16)
+        + req(7, p_str("/a") + p_acl(nulls[:1]) + p_int(-1), raw_type=7, flags=16))
     hdr = p_long(0x1000000001) + p_int(3) + p_long(0x100000007) + p_long(1700000000000) + p_int(7)
     put("txn", hdr + p_str("/a") + p_acl([(1, "world", "anyone"), (31, "ip", "10.0.0.0/8")]) + p_int(3))
 

@@ -60,6 +60,17 @@ def test_digest_node_readable_only_after_addauth(zk, kazoo_factory, base):
     assert acls == [ACL(31, Id("digest", digest("alice:pw")))]
 
 
+def test_kazoo_auth_scheme_acl(zk, kazoo_factory, base):
+    with pytest.raises(InvalidACLError):
+        zk.create(base, acl=[make_acl("auth", "", all=True)])
+    zk.add_auth("digest", "bob:pw")
+    zk.create(base, b"v", acl=[make_acl("auth", "", read=True, admin=True)])
+    assert zk.get_acls(base)[0] == [ACL(READ | ADMIN, Id("digest", digest("bob:pw")))]
+    other = kazoo_factory()
+    with pytest.raises(NoAuthError):
+        other.get_acls(base)
+
+
 def test_whoami_and_addauth_replies(raw):
     c = raw()
     assert c.who_am_i() == (0, [("ip", "127.0.0.1")])
@@ -225,6 +236,30 @@ def test_auth_scheme_fixup(raw, base):
 ])
 def test_invalid_acls(raw, base, acl):
     assert raw().create(base, acl=acl)[0] == w.ERR_INVALID_ACL
+
+
+@pytest.mark.parametrize("acl,want,want_after_addauth", [
+    ([(31, "world", None)], w.ERR_MARSHALLING, w.ERR_MARSHALLING),
+    ([(31, "ip", None)], w.ERR_MARSHALLING, w.ERR_MARSHALLING),
+    ([(31, "auth", None)], w.ERR_INVALID_ACL, 0),
+    ([(31, "foo", None)], w.ERR_INVALID_ACL, w.ERR_INVALID_ACL),
+    ([(31, None, "anyone")], w.ERR_INVALID_ACL, w.ERR_INVALID_ACL),
+    ([(31, "world", "anyone"), (31, "world", None)], w.ERR_MARSHALLING, w.ERR_MARSHALLING),
+    ([(31, "auth", None), (31, "auth", None)], w.ERR_MARSHALLING, w.ERR_MARSHALLING),
+    ([(31, "auth", None), (31, "auth", "")], w.ERR_INVALID_ACL, 0),
+])
+def test_null_acl_fields(raw, base, acl, want, want_after_addauth):
+    """Null schemes/ids (kazoo's make_acl("auth", "") sends a null id): Apache's answers,
+    its NullPointerExceptions included (MarshallingError)."""
+    c = raw()
+    assert c.create(base, acl=acl)[0] == want
+    assert c.add_auth("digest", "a:b")[2] == 0
+    assert c.create(base, acl=acl)[0] == want_after_addauth
+    if want_after_addauth == 0:
+        assert c.set_acl(base, acl)[0] == 0
+        assert c.get_acl(base)[1] == [(31, "digest", digest("a:b"))] * len(acl)
+        _, err, res, _ = w.multi(c, [w.mop_create(base + "/m", acl=acl)])
+        assert (err, res) == (0, [(w.OP_CREATE, 0, base + "/m")]), "the same inside a multi"
 
 
 def test_odd_but_valid_acls_kept_as_sent(raw, base):

@@ -183,6 +183,70 @@ Test(acl, fixup_as_apache, .timeout = 10)
 	auth_ids_free(&three);
 }
 
+/* Null schemes and ids (kazoo sends make_acl("auth", "") with a null id): each answer is
+ * Apache's, where a NullPointerException becomes MarshallingError. */
+Test(acl, fixup_null_fields_as_apache, .timeout = 10)
+{
+	struct auth_ids none, alice;
+	cr_assert_eq(auth_ids_init(&none), 0);
+	cr_assert_eq(auth_ids_init(&alice), 0);
+	t_auth_add(&none, "ip", "127.0.0.1");
+	t_auth_add_digest(&alice, "alice:pw");
+	static const struct { struct t_acl_ent v[2]; int n; int want_none, want_alice; } cases[] = {
+		{ { { 31, "world", NULL } }, 1, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "ip", NULL } }, 1, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "digest", NULL } }, 1, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "auth", NULL } }, 1, ZINVALIDACL, ZOK },
+		{ { { 31, "foo", NULL } }, 1, ZINVALIDACL, ZINVALIDACL },
+		{ { { 31, NULL, "anyone" } }, 1, ZINVALIDACL, ZINVALIDACL },
+		{ { { 31, "world", "anyone" }, { 31, "world", NULL } }, 2, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "world", NULL }, { 31, "world", "anyone" } }, 2, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "auth", NULL }, { 31, "auth", NULL } }, 2, ZMARSHALLINGERROR, ZMARSHALLINGERROR },
+		{ { { 31, "auth", NULL }, { 31, "auth", "" } }, 2, ZINVALIDACL, ZOK },
+		{ { { 1, "auth", NULL }, { 2, "world", NULL } }, 2, ZINVALIDACL, ZMARSHALLINGERROR },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct zbuf out;
+		cr_assert_eq(fixup(cases[i].v, cases[i].n, &none, &out), cases[i].want_none, "case %zu", i);
+		zbuf_free(&out);
+		cr_assert_eq(fixup(cases[i].v, cases[i].n, &alice, &out), cases[i].want_alice, "case %zu", i);
+		zbuf_free(&out);
+	}
+	struct zbuf out;
+	cr_assert_eq(fixup(cases[9].v, 2, &alice, &out), ZOK);
+	struct t_acl_ent two[] = { { 31, "digest", "alice:V55/p2T0OpjQ+low3NVAH4aLvm0=" },
+				   { 31, "digest", "alice:V55/p2T0OpjQ+low3NVAH4aLvm0=" } };
+	expect_acl(&out, two, 2); /* "" and null differ: both kept, both expanded */
+	zbuf_free(&out);
+	auth_ids_free(&none);
+	auth_ids_free(&alice);
+}
+
+/* The expansion of "auth" is bounded (ours, not ZooKeeper's): 20 auth entries of different
+ * perms times 60 digest ids pass ACL_MAX_ENTRIES, which keeps every ACL decodable. */
+Test(acl, fixup_expansion_is_bounded, .timeout = 10)
+{
+	struct auth_ids many;
+	cr_assert_eq(auth_ids_init(&many), 0);
+	for (int i = 0; i < 60; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "u%d:h", i);
+		t_auth_add(&many, "digest", id);
+	}
+	struct t_acl_ent v[20];
+	for (int i = 0; i < 20; i++)
+		v[i] = (struct t_acl_ent){ i, "auth", "" };
+	struct zbuf out;
+	cr_assert_eq(fixup(v, 17, &many, &out), ZOK, "17 x 60 = 1020 entries fit");
+	struct jute_in in;
+	jin_init(&in, zbuf_head(&out), zbuf_len(&out));
+	cr_assert_eq(jin_vec(&in, ACL_MAX_ENTRIES), 1020);
+	zbuf_free(&out);
+	cr_assert_eq(fixup(v, 20, &many, &out), ZINVALIDACL, "1200 entries do not");
+	zbuf_free(&out);
+	auth_ids_free(&many);
+}
+
 /* ---- prep and reads ---- */
 
 static struct tree T;
