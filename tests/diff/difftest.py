@@ -61,7 +61,7 @@ from zkwire import (Reader, connect_request, frame, p_acl, p_bool, p_buf, p_int,
 ALL_KINDS = [
     # served by zkd before issue 4
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
-    "sync", "close", "reconnect", "setwatches", "badpath",
+    "sync", "close", "reconnect", "setwatches", "badpath", "pipeline", "system",
     # acl helper
     "acl", "setacl", "addauth", "whoami",
     # multi helper
@@ -73,7 +73,7 @@ ALL_KINDS = [
 ]
 ENABLED = [
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
-    "sync", "close", "reconnect", "setwatches", "badpath",
+    "sync", "close", "reconnect", "setwatches", "badpath", "pipeline",
     "container", "ttl",
     "addwatch", "removewatches", "checkwatches", "setwatches2", "getephemerals", "allchildren",
     "multi", "multiread",
@@ -494,6 +494,59 @@ def multi_body(side, subops):
     return b + p_int(-1) + p_bool(True) + p_int(-1)
 
 
+def pipe_request(side, sub):
+    """(opcode, body) of one pipelined request."""
+    k, path = sub[0], side.path(sub[1])
+    if k == "create":
+        return OP["create2"], body_create(path, sub[2], ACLS["open"], sub[3])
+    if k == "delete":
+        return OP["delete"], p_str(path) + p_int(sub[2])
+    if k == "set":
+        return OP["setData"], p_str(path) + p_buf(sub[2]) + p_int(sub[3])
+    if k in ("get", "exists", "children"):
+        op = {"get": "getData", "exists": "exists", "children": "getChildren2"}[k]
+        return OP[op], p_str(path) + p_bool(sub[2])
+    if k == "sync":
+        return OP["sync"], p_str(path)
+    raise AssertionError(k)
+
+
+def pipe_reply(side, sub, z, err, r):
+    res = side.hdr(z, err)
+    if err:
+        return res
+    k = sub[0]
+    if k == "create":
+        return res + (side.n_path(r.str()), side.n_stat(r.stat()))
+    if k in ("set", "exists"):
+        return res + (side.n_stat(r.stat()),)
+    if k == "get":
+        return res + (r.buf(), side.n_stat(r.stat()))
+    if k == "children":
+        return res + (sorted_children(r.vec_str()), side.n_stat(r.stat()))
+    if k == "sync":
+        return res + (side.n_path(r.str()),)
+    return res
+
+
+def x_pipeline(side, s, subs):
+    """Send every request before reading any reply: replies must come in order, each
+    seeing the effects of the requests before it; the session's events are interleaved with
+    reply markers so their order relative to the replies is compared too."""
+    sess = side.sessions[s]
+    xids = []
+    for sub in subs:
+        op, body = pipe_request(side, sub)
+        xids.append(sess.send(op, body))
+    yield
+    out = []
+    for j, (sub, x) in enumerate(zip(subs, xids)):
+        z, err, r = sess.recv(x)
+        sess.events.append(("reply", j))
+        out.append(pipe_reply(side, sub, z, err, r))
+    return tuple(out)
+
+
 def x_multi(side, s, subops, read):
     op = OP["multiRead"] if read else OP["multi"]
     z, err, r = yield from call(side.sessions[s], op, multi_body(side, subops))
@@ -534,7 +587,7 @@ EXEC = {
     "get": x_get, "children": x_children, "getacl": x_getacl, "setacl": x_setacl, "sync": x_sync,
     "close": x_close, "setwatches": x_setwatches, "addauth": x_addauth, "whoami": x_whoami,
     "multi": x_multi, "addwatch": x_addwatch, "watchreq": x_watchreq,
-    "getephemerals": x_ephemerals, "allchildren": x_allchildren,
+    "getephemerals": x_ephemerals, "allchildren": x_allchildren, "pipeline": x_pipeline,
 }
 
 
@@ -604,6 +657,8 @@ def gen_create2(rng, n):
 
 
 def gen_acl(rng, n):
+    if rng.random() < 0.02:  # /zookeeper/config is world:anyone READ only: NoAuth
+        return ("create", s_(rng, n), "/zookeeper/config/x", b"", 0, "open", "create")
     f = g_flags(rng)
     return ("create", s_(rng, n), g_create_path(rng, f), g_data(rng), f, g_acl(rng),
             rng.choice(["create", "create2"]))
@@ -790,6 +845,45 @@ def gen_quota(rng, n):
     return ("delete", s_(rng, n), rng.choice([leaf, p]), -1)
 
 
+def gen_pipeline(rng, n):
+    subs = []
+    for _ in range(rng.randint(2, 6)):
+        k = rng.choice(["create", "create", "delete", "set", "get", "exists", "children", "sync"])
+        if k == "create":
+            f = g_flags(rng)
+            subs.append((k, g_create_path(rng, f), g_data(rng), f))
+        elif k == "delete":
+            subs.append((k, g_path(rng), g_version(rng)))
+        elif k == "set":
+            subs.append((k, g_path(rng), g_data(rng), g_version(rng)))
+        elif k == "sync":
+            subs.append((k, g_path(rng)))
+        else:
+            subs.append((k, g_path(rng), rng.random() < 0.5))
+    return ("pipeline", s_(rng, n), tuple(subs))
+
+
+SYS_PATHS = ["/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
+
+
+def gen_system(rng, n):
+    """The system nodes every server has: reads, and writes that must fail (ACL or version)."""
+    p = rng.choice(SYS_PATHS)
+    k = rng.choice(["exists", "get", "children", "getacl", "set", "delete", "create"])
+    s = s_(rng, n)
+    if k == "getacl":
+        return ("getacl", s, p)
+    if k == "children":
+        return ("children", s, p, False, rng.random() < 0.5)
+    if k == "set":
+        return ("set", s, p, b"x", 99)
+    if k == "delete":
+        return ("delete", s, p, 99)
+    if k == "create":       # exists already (a child of /zookeeper/config: the acl kind)
+        return ("create", s, p, b"", 0, "open", "create")
+    return (k, s, p, False)
+
+
 def gen_allchildren(rng, n):
     return ("allchildren", s_(rng, n), g_path(rng))
 
@@ -806,6 +900,7 @@ KINDS = {
     "checkwatches": (gen_checkwatches, 1), "setwatches2": (gen_setwatches2, 1),
     "getephemerals": (gen_getephemerals, 1), "allchildren": (gen_allchildren, 1),
     "container": (gen_container, 3), "ttl": (gen_ttl, 3), "quota": (gen_quota, 4),
+    "pipeline": (gen_pipeline, 3), "system": (gen_system, 1),
 }
 assert sorted(KINDS) == sorted(ALL_KINDS)
 
@@ -950,14 +1045,17 @@ class Run:
                 evs = [[sd.take_events(i) for i in range(nsess)] for sd in sides]
                 diffs = []
                 if res[0] != res[1]:
-                    diffs.append("op %s result: apache=%s zkd=%s" % (kind, render(res[0]), render(res[1])))
+                    diffs.append("op %s result: apache=%s zkd=%s"
+                                 % (render(op), render(res[0]), render(res[1])))
                 for i in range(nsess):
                     if not self.known.same_events(kind, evs[0][i], evs[1][i]):
                         diffs.append("op %s events of session %d: apache=%s zkd=%s"
-                                     % (kind, i, render(evs[0][i]), render(evs[1][i])))
+                                     % (render(op), i, render(evs[0][i]), render(evs[1][i])))
                 diffs = self.known.filter(diffs)
                 trace.append((op, res, evs))
                 key = (kind, res[0][0] if isinstance(res[0], tuple) and res[0] else res[0])
+                if not isinstance(key[1], (int, str)):
+                    key = (kind, type(key[1]).__name__)
                 self.stats[key] = self.stats.get(key, 0) + 1
                 if self.verbose:
                     print("%4d %s\n     apache=%s\n     zkd   =%s%s" % (
@@ -1094,6 +1192,11 @@ class ApacheServer(harness.Server):
     def _command(self, cfg_path):
         cmd = super()._command(cfg_path)
         props = ["-D%s=%s" % kv for kv in self.extra_cfg.items() if kv[0].startswith("znode.")]
+        # zoo.cfg sets these as zookeeper.<key> properties, but some are read in static
+        # initializers; the command line makes them certain.
+        props += ["-Dzookeeper.%s=%s" % kv for kv in self.extra_cfg.items()
+                  if kv[0] in ("extendedTypesEnabled", "enforceQuota", "skipACL",
+                               "DigestAuthenticationProvider.superDigest")]
         return cmd[:1] + props + cmd[1:]
 
 
