@@ -361,7 +361,9 @@ static void collect_multi_result(void *ctx, const struct txn *sub, const struct 
 
 /* A multi's reply: the header (err 0 even when an op failed, as ZooKeeper answers: the
  * errors are in the per-op results) and the body collected while it was applied, which
- * is after the watch events its ops fired. */
+ * is after the watch events its ops fired. A response is at most about 3.4 times its
+ * request (a 23-byte setData op answers with a 77-byte Stat), so it fits the output bound
+ * (4 x jute.maxbuffer) unless the client stopped reading. */
 static void reply_multi(struct client *cl, const struct pending *p, struct jute_out *body)
 {
 	struct jute_out out;

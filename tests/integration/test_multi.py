@@ -407,3 +407,17 @@ def test_multi_logs_pass_between_zkd_and_apache(tmp_path):
     finally:
         for s in servers.values():
             s.stop()
+
+
+def test_multi_over_the_frame_bound_closes_the_connection(server, raw, base):
+    """Ops per multi are bounded by jute.maxbuffer (1 MiB - 1): a bigger frame is not read."""
+    assert raw.create(base)[0] == ERR_OK
+    op = mop_create(base + "/n", b"x" * 1000)
+    ops = [op] * (1100000 // len(op))
+    raw.send(OP_MULTI, b"".join(ops) + MULTI_END)
+    assert zkwire.wait_closed(raw.sock, 10), "the server kept the connection"
+    c = zkwire.RawClient(server.port)
+    try:
+        assert c.exists(base)[1]["numChildren"] == 0
+    finally:
+        c.close()
