@@ -421,3 +421,17 @@ def test_multi_over_the_frame_bound_closes_the_connection(server, raw, base):
         assert c.exists(base)[1]["numChildren"] == 0
     finally:
         c.close()
+
+
+def test_multi_read_reply_bound(server, raw, base):
+    """zkd's limit: a multiRead reply may grow to 64 MiB like one big read; past that the
+    connection is closed (Apache ZooKeeper would build the whole reply in its heap)."""
+    if harness.target() != "zkd":
+        pytest.skip("zkd's own output bound")
+    big = b"d" * 1000000
+    assert raw.create(base, big)[0] == ERR_OK
+    # 15 MB: past the usual output bound (8 MiB), under 64 MiB (and zkwire's 16 MiB frames).
+    zxid, err, res, _ = multi(raw, [mop_read(base)] * 15, op=OP_MULTI_READ)
+    assert err == ERR_OK and len(res) == 15 and res[-1][2][0] == big
+    raw.send(OP_MULTI_READ, mop_read(base) * 80 + MULTI_END)
+    assert zkwire.wait_closed(raw.sock, 20), "a reply past 64 MiB was not refused"
