@@ -352,3 +352,22 @@ void t_auth_add_digest(struct auth_ids *a, const char *cred)
 	cr_assert_gt(n, 0);
 	cr_assert_eq(auth_ids_add(a, "digest", 6, id, (size_t)n), 0);
 }
+
+uint8_t *t_exact_copy(const void *p, size_t len)
+{
+	uint8_t *c = malloc(len ? len : 1);
+	cr_assert_not_null(c);
+	if (len)
+		memcpy(c, p, len);
+	return c;
+}
+
+uint64_t t_xorshift(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}

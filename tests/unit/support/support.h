@@ -14,6 +14,13 @@
 #include "tree/tree.h"
 #include "tree/txn.h"
 
+/* ---- bytes and seeds ---- */
+
+/* A malloc'd copy of exactly len bytes (1 for 0), so ASan catches any over-read. */
+uint8_t *t_exact_copy(const void *p, size_t len);
+/* xorshift64: the next value of a seeded, reproducible sequence (state must not be 0). */
+uint64_t t_xorshift(uint64_t *state);
+
 /* ---- jute ---- */
 
 /* strlen(s), or -1 (null) for NULL: the length jout_buf takes for a C string. */
