@@ -259,6 +259,14 @@ static void fire_event(void *ctx, uint64_t watcher, int event, const char *path,
 {
 	(void)ctx;
 	struct client *cl = client_by_id(watcher);
+	const struct watches *w = &S.tree.watches;
+	if (cl && w->event_acl) {
+		/* NIOServerCnxn.process: an event about a znode this connection may not READ is
+		 * dropped (the one-shot watch is gone all the same). */
+		struct acl_who who = { cl->auth.bytes, cl->auth.len, S.cfg.skip_acl };
+		if (!acl_allows(w->event_acl, w->event_acl_len, ZPERM_READ, &who))
+			return;
+	}
 	struct jute_out out;
 	size_t mark;
 	if (!reply_begin(cl, &out, &mark, XID_NOTIFICATION, -1, 0))

@@ -51,6 +51,21 @@ static void acl_release(struct tree *t, struct tree_acl *a)
 	free(a);
 }
 
+/* Fire kind watches on path for event ev of a change of the znode whose ACL is `acl` (the
+ * node itself, or its parent for NodeChildrenChanged, as DataTree passes them): only
+ * connections allowed to READ it receive the event (struct watches.event_acl). */
+static uint64_t trigger_acl(struct tree *t, const struct tree_acl *acl, int kind, const char *path,
+			    size_t len, int ev, uint64_t gen)
+{
+	ZK_ASSERT(acl && !t->watches.event_acl);
+	t->watches.event_acl = acl->bytes;
+	t->watches.event_acl_len = acl->ent.len;
+	uint64_t g = watches_trigger(&t->watches, kind, path, len, ev, gen);
+	t->watches.event_acl = NULL;
+	t->watches.event_acl_len = 0;
+	return g;
+}
+
 /* A node's data lives in the node's own allocation, after its name, when it fits the room
  * reserved at creation (inline_cap); a larger setData later moves it out. One allocation a
  * znode instead of two saves ~30 bytes each (a million znodes: ~30 MB). */
@@ -424,8 +439,8 @@ static int apply_create(struct tree *t, const struct txn *x, struct tree_result 
 	tree_stat(n, &res->stat);
 	if (tree_quota_created(t, x->path, (size_t)x->path_len, x->data_len) < 0)
 		return -ENOMEM;
-	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_CREATED, 0);
-	watches_trigger(&t->watches, WATCH_CHILD, x->path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
+	trigger_acl(t, n->acl, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_CREATED, 0);
+	trigger_acl(t, parent->acl, WATCH_CHILD, x->path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
 	return 0;
 }
 
@@ -460,12 +475,15 @@ static int delete_path(struct tree *t, const char *path, size_t len, int64_t zxi
 		return ZNONODE;
 	/* Children can only be here in a replay out of order; drop them with their parent. */
 	int32_t dlen = n->data_len;
+	struct tree_acl *acl = n->acl;
+	acl->refs++; /* the NodeDeleted events carry it after the node is gone */
 	unlink_subtree(t, n, len);
 	if (tree_quota_deleted(t, path, len, dlen) < 0)
 		LOG_WARN("out of memory updating the quota stats above %.*s", (int)len, path);
-	uint64_t gen = watches_trigger(&t->watches, WATCH_DATA, path, len, ZEV_DELETED, 0);
-	watches_trigger(&t->watches, WATCH_CHILD, path, len, ZEV_DELETED, gen);
-	watches_trigger(&t->watches, WATCH_CHILD, path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
+	uint64_t gen = trigger_acl(t, acl, WATCH_DATA, path, len, ZEV_DELETED, 0);
+	trigger_acl(t, acl, WATCH_CHILD, path, len, ZEV_DELETED, gen);
+	acl_release(t, acl);
+	trigger_acl(t, parent->acl, WATCH_CHILD, path, (size_t)plen, ZEV_CHILDREN_CHANGED, 0);
 	return 0;
 }
 
@@ -487,7 +505,7 @@ static int apply_setdata(struct tree *t, const struct txn *x, struct tree_result
 	tree_stat(n, &res->stat);
 	if (tree_quota_changed(t, x->path, (size_t)x->path_len, (int64_t)now - old) < 0)
 		return -ENOMEM;
-	watches_trigger(&t->watches, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_DATA_CHANGED, 0);
+	trigger_acl(t, n->acl, WATCH_DATA, x->path, (size_t)x->path_len, ZEV_DATA_CHANGED, 0);
 	return 0;
 }
 

@@ -47,6 +47,12 @@ struct watches {
 	uint64_t gen;             /* stamps watchers fired in one trigger, to suppress repeats */
 	watch_fire_fn fire;
 	void *ctx;
+	/* While tree.c fires a change: the ACL of the znode it is about (NULL otherwise, as for
+	 * setWatches' catch-up events and the watch-removed events). ZooKeeper's
+	 * NIOServerCnxn.process(event, acl) drops an event for a connection without READ on it;
+	 * the fire callback reads these to do the same. */
+	const uint8_t *event_acl;
+	size_t event_acl_len;
 };
 
 void watches_init(struct watches *w, watch_fire_fn fire, void *ctx);
