@@ -74,8 +74,8 @@ ALL_KINDS = [
 ENABLED = [
     "create", "create2", "delete", "set", "exists", "get", "children", "children2", "getacl",
     "sync", "close", "reconnect", "setwatches", "badpath", "pipeline", "system",
-    "addauth", "whoami",
-    "container", "ttl",
+    "addauth", "whoami", "acl", "setacl",
+    "container", "ttl", "quota",
     "addwatch", "removewatches", "checkwatches", "setwatches2", "getephemerals", "allchildren",
     "multi", "multiread",
 ]
