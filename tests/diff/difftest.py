@@ -134,12 +134,12 @@ class Sess:
         self.broken = False
         self.closed = False      # closeSession done: nothing more to read
 
-    def open_send(self, sid=0, passwd=None):
+    def open_send(self, sid=0, passwd=None, last_zxid=0):
         self.sock = socket.create_connection((harness.HOST, self.port), timeout=IO_TIMEOUT_S)
         self.sock.settimeout(IO_TIMEOUT_S)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(frame(connect_request(SESSION_TIMEOUT_MS, sid,
-                                                passwd or b"\x00" * 16, 0)))
+                                                passwd or b"\x00" * 16, last_zxid)))
 
     def open_recv(self):
         resp = parse_connect_response(self._frame())
@@ -297,15 +297,22 @@ class Side:
             self.last_zxid = max(self.last_zxid, zxid)
         return (err, self.n_zxid(zxid))
 
-    def reconnect(self, i):
-        """Same session id and password over a new connection."""
+    def reconnect(self, i, how=True):
+        """Same session id and password over a new connection; how="future" claims to have
+        seen a zxid the server has not reached, "badpasswd" sends a wrong password (both are
+        refused; the connection is then lost and the sync step reconnects properly)."""
         s = self.sessions[i]
         s.drop()
-        s.open_send(s.sid, s.passwd)
+        passwd = s.passwd
+        if how == "badpasswd":
+            passwd = bytes([passwd[0] ^ 1]) + passwd[1:]
+        s.open_send(s.sid, passwd, self.last_zxid + 1000 if how == "future" else 0)
         yield
         resp = s.open_recv()
-        return ("reconnect", resp["session_id"] == s.sid and resp["session_id"] != 0,
-                resp["timeout_ms"])
+        ok = resp["session_id"] == s.sid and resp["session_id"] != 0
+        if not ok:
+            s.broken = True
+        return ("reconnect", ok, resp["timeout_ms"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,8 +452,8 @@ def watches_body(side, rel, lists):
 def x_setwatches(side, s, rel, lists, v2, reconnect):
     res = ()
     if reconnect:
-        res = yield from side.reconnect(s)
-    if not any(lists):
+        res = yield from side.reconnect(s, reconnect)
+    if not any(lists) or side.sessions[s].broken:
         return res
     op = OP["setWatches2"] if v2 else OP["setWatches"]
     z, err, _ = yield from call(side.sessions[s], op, watches_body(side, rel, lists), XID_SET_WATCHES)
@@ -724,8 +731,9 @@ def g_watch_lists(rng, k):
 
 
 def gen_reconnect(rng, n):
+    how = rng.choice([True] * 8 + ["future", "badpasswd"])
     return ("setwatches", s_(rng, n), rng.choice([0, 0, -1, -3, -8]), g_watch_lists(rng, 3),
-            False, True)
+            False, how)
 
 
 def gen_setwatches(rng, n):
@@ -928,10 +936,10 @@ IO_ERRORS = (OSError, EOFError, ValueError)
 def guarded(side, gen, sess_index=None):
     try:
         return (yield from gen)
-    except IO_ERRORS as e:
+    except IO_ERRORS:
         if sess_index is not None and sess_index < len(side.sessions):
             side.sessions[sess_index].broken = True
-        return ("io-error", type(e).__name__)
+        return ("io-error",)    # EOF, reset or broken pipe: which one is timing
 
 
 def both(gens):
@@ -971,8 +979,8 @@ def sync_sessions(side):
             try:
                 r = yield from side.reconnect(i)
                 s.events.append(r)
-            except IO_ERRORS as e:
-                s.events.append(("reconnect-failed", type(e).__name__))
+            except IO_ERRORS:
+                s.events.append(("reconnect-failed",))
 
 
 def render(v, limit=400):
@@ -1303,7 +1311,11 @@ def main(argv=None):
                   dead=lambda: ["%s%d" % (s.kind, i) for i, s in enumerate(servers) if not s.alive()])
         if args.selftest and selftest(run, kinds, args.ops):
             failed.append("selftest")
-        for seed in seeds:
+        for done, seed in enumerate(seeds):
+            if done and done % 1000 == 0:
+                print("difftest: %d seeds done, %d failed, %.0f s" % (done, len(failed),
+                                                                     time.monotonic() - t_start))
+                sys.stdout.flush()
             rc, _ = run_seed(run, seed, kinds, args.ops, shrink=not args.no_shrink)
             if rc:
                 failed.append(seed)
