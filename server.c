@@ -22,6 +22,7 @@
 #include "wal/wal.h"
 #include "zab/config.h"
 #include "zab/prep.h"
+#include "zab/rate.h"
 #include "zab/session.h"
 #include "zab/zab.h"
 
@@ -129,8 +130,8 @@ struct server {
 	struct net_timer reap_timer;
 	char *reap_q[REAP_BATCH]; /* candidate paths of the current check, not yet submitted */
 	size_t reap_n, reap_i;
-	int64_t reap_next_check_ms, reap_refill_ms;
-	int64_t reap_tokens;      /* in 1/1000 deletes, for maxPerMinute */
+	int64_t reap_next_check_ms;
+	struct rate_limit reap_rate; /* maxPerMinute */
 	bool internal_write;      /* submit_write is sending the server's own request */
 	uint64_t reaped;          /* deleteContainer txns submitted */
 };
@@ -1510,16 +1511,6 @@ static void on_tick(struct net_loop *l, struct net_timer *t)
  * spaced to at most maxPerMinute a minute (a token bucket holding one second's worth). A
  * check's candidates are kept (at most REAP_BATCH paths) until submitted, so a slow drain
  * does not rescan. */
-static void reap_refill(int64_t now)
-{
-	int64_t per_min = S.cfg.container_max_per_minute;
-	int64_t cap = 1000 * (per_min / 60 > 1 ? per_min / 60 : 1);
-	S.reap_tokens += (now - S.reap_refill_ms) * per_min / 60;
-	if (S.reap_tokens > cap || S.reap_tokens < 0)
-		S.reap_tokens = cap;
-	S.reap_refill_ms = now;
-}
-
 static void reap_take_candidates(void)
 {
 	const struct tree_node *c[REAP_BATCH];
@@ -1542,14 +1533,16 @@ static bool reap_drain(void)
 	while (S.reap_i < S.reap_n) {
 		char *p = S.reap_q[S.reap_i];
 		size_t len = strlen(p);
-		if (S.reap_tokens < 1000 || !pipeline_has_room(true) || !wal_batch_fits(&S.wal, len + 64))
+		if (!pipeline_has_room(true) || !wal_batch_fits(&S.wal, len + 64) ||
+		    rate_next_ms(&S.reap_rate, net_now_ms(&S.loop)) > net_now_ms(&S.loop))
 			return false;
 		S.internal_write = true;
 		int rc = submit_write(NULL, 0, 0, ZOP_DELETECONTAINER, (const uint8_t *)p, len, 0, 0);
 		S.internal_write = false;
 		if (rc < 0)
 			return false;
-		S.reap_tokens -= 1000;
+		bool took = rate_take(&S.reap_rate, net_now_ms(&S.loop));
+		ZK_ASSERT(took); /* rate_next_ms said a token is there */
 		S.reaped++;
 		free(p);
 		S.reap_i++;
@@ -1566,7 +1559,6 @@ static void reap_free(void)
 static void on_reap(struct net_loop *l, struct net_timer *t)
 {
 	int64_t now = net_now_ms(l);
-	reap_refill(now);
 	if (S.reap_i == S.reap_n && now >= S.reap_next_check_ms && !S.write_failed) {
 		reap_take_candidates();
 		S.reap_next_check_ms = now + S.cfg.container_check_ms;
@@ -1574,7 +1566,9 @@ static void on_reap(struct net_loop *l, struct net_timer *t)
 	if (S.write_failed)
 		reap_free();
 	if (!reap_drain()) {
-		net_timer_arm(l, t, now + 10); /* tokens or pipeline room come back soon */
+		/* The next token, or pipeline room, which comes back within a pass or two. */
+		int64_t next = rate_next_ms(&S.reap_rate, now);
+		net_timer_arm(l, t, next > now ? next : now + 10);
 		return;
 	}
 	net_timer_arm(l, t, S.reap_next_check_ms);
@@ -1928,8 +1922,8 @@ static int start(void)
 	net_timer_init(&S.housekeeping, on_housekeeping);
 	net_timer_arm(&S.loop, &S.housekeeping, net_now_ms(&S.loop) + 1000);
 	net_timer_init(&S.reap_timer, on_reap);
-	S.reap_refill_ms = net_now_ms(&S.loop);
-	S.reap_next_check_ms = S.reap_refill_ms + S.cfg.container_check_ms;
+	rate_init(&S.reap_rate, S.cfg.container_max_per_minute, net_now_ms(&S.loop));
+	S.reap_next_check_ms = net_now_ms(&S.loop) + S.cfg.container_check_ms;
 	net_timer_arm(&S.loop, &S.reap_timer, S.reap_next_check_ms);
 	net_timer_init(&S.purge_timer, on_purge);
 	if (S.cfg.autopurge_interval_h > 0)

@@ -8,6 +8,7 @@ children, that TTL needs extendedTypesEnabled, that a client's own deleteContain
 and that both kinds survive a restart (log replay, then snapshot) and are still reaped.
 """
 
+import contextlib
 import os
 import re
 import subprocess
@@ -25,6 +26,18 @@ CHECK_MS = 200
 SERVER_EXTRA_CFG = {"extendedTypesEnabled": "true",
                     "znode.container.checkIntervalMs": CHECK_MS}
 TTL_MAX = (1 << 40) - 1
+
+
+@contextlib.contextmanager
+def own_server(workdir, cfg=None):
+    """A server of the test's own (its config differs from the module's), checked at stop."""
+    srv = harness.Server(workdir, extra_cfg=cfg)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    assert srv.health_problems() is None
 
 
 @pytest.fixture
@@ -156,9 +169,7 @@ def test_ttl_node_kept_while_it_has_children(raw, base):
 
 
 def test_ttl_needs_extended_types(tmp_path):
-    srv = harness.Server(tmp_path / "plain")
-    srv.start()
-    try:
+    with own_server(tmp_path / "plain") as srv:
         c = RawClient(srv.port)
         for op, flags, ttl in ((OP_CREATE_TTL, PERSISTENT_WITH_TTL, 1000),
                                (OP_CREATE_TTL, PERSISTENT_SEQUENTIAL_WITH_TTL, 0),
@@ -168,15 +179,10 @@ def test_ttl_needs_extended_types(tmp_path):
         assert c.create_any(OP_CREATE_TTL, "/t", b"", PERSISTENT, 1000)[0] == ERR_BAD_ARGUMENTS
         assert c.create_container("/c")[0] == ERR_OK  # containers need no flag
         c.close()
-    finally:
-        srv.stop()
-    assert srv.health_problems() is None
 
 
 def test_kinds_survive_restart_and_are_reaped(tmp_path):
-    srv = harness.Server(tmp_path / "restart", extra_cfg=SERVER_EXTRA_CFG)
-    srv.start()
-    try:
+    with own_server(tmp_path / "restart", SERVER_EXTRA_CFG) as srv:
         c = RawClient(srv.port)
         assert c.create_container("/c")[0] == ERR_OK
         assert c.create("/c/k")[0] == ERR_OK
@@ -196,9 +202,6 @@ def test_kinds_survive_restart_and_are_reaped(tmp_path):
         assert gone_within(c, "/c", 5)
         assert gone_within(c, "/t", 5)
         c.close()
-    finally:
-        srv.stop()
-    assert srv.health_problems() is None
 
 
 def test_dump_log_shows_the_new_txns(server, raw, base):
@@ -243,9 +246,7 @@ def test_kinds_inside_a_multi(raw, base):
 def test_max_per_minute_spaces_the_deletes(tmp_path):
     """znode.container.maxPerMinute=60: one delete a second, however many are due."""
     cfg = dict(SERVER_EXTRA_CFG, **{"znode.container.maxPerMinute": 60})
-    srv = harness.Server(tmp_path / "rate", extra_cfg=cfg)
-    srv.start()
-    try:
+    with own_server(tmp_path / "rate", cfg) as srv:
         c = RawClient(srv.port)
         names = ["/c%d" % i for i in range(3)]
         for n in names:
@@ -262,6 +263,19 @@ def test_max_per_minute_spaces_the_deletes(tmp_path):
         harness.wait_for(lambda: left() == 0, 5, what="the other deletes")
         assert time.monotonic() - first > 1.5
         c.close()
-    finally:
-        srv.stop()
-    assert srv.health_problems() is None
+
+
+def test_never_used_containers_go_after_max_never_used(tmp_path):
+    """znode.container.maxNeverUsedIntervalMs > 0: a container that never had a child goes
+    once it is older (by mtime) than that; a setData makes it younger again."""
+    cfg = dict(SERVER_EXTRA_CFG, **{"znode.container.maxNeverUsedIntervalMs": 1500})
+    with own_server(tmp_path / "never", cfg) as srv:
+        c = RawClient(srv.port)
+        assert c.create_container("/old")[0] == ERR_OK
+        assert c.create_container("/young")[0] == ERR_OK
+        time.sleep(1.0)
+        assert c.set_data("/young", b"touched")[0] == ERR_OK
+        assert gone_within(c, "/old", 3)
+        assert c.exists("/young")[0] == ERR_OK
+        assert gone_within(c, "/young", 3)
+        c.close()
