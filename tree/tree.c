@@ -430,7 +430,9 @@ static int apply_create(struct tree *t, const struct txn *x, struct tree_result 
 	/* Only ever raised, as ZooKeeper 3.8's DataTree.createNode: a replayed create of a node
 	 * deleted later in the fuzzy range must not take the counters back (nor may a multi's
 	 * later create). */
-	int32_t cversion = x->parent_cversion == -1 ? parent->stat.cversion + 1 : x->parent_cversion;
+	/* Java int arithmetic: the increment wraps (a hostile txn can bring any cversion). */
+	int32_t cversion = x->parent_cversion == -1 ? (int32_t)((uint32_t)parent->stat.cversion + 1u)
+						    : x->parent_cversion;
 	if (cversion > parent->stat.cversion) {
 		parent->stat.cversion = cversion;
 		parent->stat.pzxid = zxid;
