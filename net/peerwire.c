@@ -151,6 +151,15 @@ int peer_initial_encode(struct jute_out *o, int64_t version, int64_t sid, const 
 	return o->err;
 }
 
+enum peer_conn_verdict peer_conn_rule(int64_t my_sid, int64_t peer_sid, bool i_dialled)
+{
+	if (i_dialled) /* Apache keeps its own dial to an equal sid; that is a config error */
+		return peer_sid > my_sid ? PEER_CONN_CLOSE : PEER_CONN_KEEP;
+	if (peer_sid == my_sid)
+		return PEER_CONN_CLOSE;
+	return peer_sid < my_sid ? PEER_CONN_CLOSE_AND_DIAL : PEER_CONN_KEEP;
+}
+
 int peer_frame_decode(const uint8_t *p, size_t len, const uint8_t **payload, int32_t *plen,
 		      size_t *used)
 {

@@ -66,6 +66,16 @@ int peer_initial_decode(const uint8_t *p, size_t len, struct peer_initial *m, si
 /* Append an initial message (no frame). addr must be 1..2048 bytes. 0, -EINVAL, -ENOBUFS. */
 int peer_initial_encode(struct jute_out *o, int64_t version, int64_t sid, const char *addr);
 
+/* One connection per pair of servers survives: the one the higher sid opened. What to do
+ * with a connection once its peer's sid is known (QuorumCnxManager.startConnection for one we
+ * dialled, handleConnection for one we accepted). */
+enum peer_conn_verdict {
+	PEER_CONN_KEEP,
+	PEER_CONN_CLOSE,          /* ours to a higher sid: it dials us; or a peer claiming our sid */
+	PEER_CONN_CLOSE_AND_DIAL, /* accepted from a lower sid: close it and dial back */
+};
+enum peer_conn_verdict peer_conn_rule(int64_t my_sid, int64_t peer_sid, bool i_dialled);
+
 /* One election frame: *payload points at plen bytes. */
 int peer_frame_decode(const uint8_t *p, size_t len, const uint8_t **payload, int32_t *plen,
 		      size_t *used);

@@ -118,6 +118,27 @@ Test(peerwire, initial_message_forms_and_refusals, .timeout = 10)
 	zbuf_free(&w.z);
 }
 
+Test(peerwire, the_higher_sid_keeps_its_connection, .timeout = 10)
+{
+	/* We are 2. A connection we dialled survives only to a lower sid... */
+	cr_assert_eq(peer_conn_rule(2, 1, true), PEER_CONN_KEEP);
+	cr_assert_eq(peer_conn_rule(2, 3, true), PEER_CONN_CLOSE);
+	/* ...one we accepted only from a higher sid; a lower one is dialled back. */
+	cr_assert_eq(peer_conn_rule(2, 3, false), PEER_CONN_KEEP);
+	cr_assert_eq(peer_conn_rule(2, 1, false), PEER_CONN_CLOSE_AND_DIAL);
+	cr_assert_eq(peer_conn_rule(2, 2, false), PEER_CONN_CLOSE);
+	/* Both ends agree on which connection lives: it is the higher sid's dial. */
+	for (int64_t a = 1; a <= 4; a++)
+		for (int64_t b = 1; b <= 4; b++) {
+			if (a == b)
+				continue;
+			bool a_dial = peer_conn_rule(a, b, true) == PEER_CONN_KEEP;
+			bool b_accept = peer_conn_rule(b, a, false) == PEER_CONN_KEEP;
+			cr_assert_eq(a_dial, b_accept);
+			cr_assert_eq(a_dial, a > b);
+		}
+}
+
 Test(peerwire, election_frames, .timeout = 10)
 {
 	uint8_t b[12] = { 0, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0 };
