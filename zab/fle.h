@@ -22,7 +22,8 @@
  *   valid leader) and decide OBSERVING; a voter answers any non-voter at once.
  * - Decided servers keep answering LOOKING peers with the vote they decided.
  * Not modelled: dynamic reconfiguration (the config text in notifications is carried by the
- * driver, never read here) and Apache's "zxid -1" servers that never took part in a sync. */
+ * driver and never read here; Apache restarts the election when it carries a newer config),
+ * and the leader's reportLookingSid bookkeeping. */
 #ifndef ZK_ZAB_FLE_H
 #define ZK_ZAB_FLE_H
 

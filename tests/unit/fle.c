@@ -295,6 +295,7 @@ static bool next_seed(uint64_t *seed, uint64_t count)
 
 static void timely_election(int nvoters, uint64_t seeds)
 {
+	uint64_t sum_ms = 0, max_ms = 0, runs = 0;
 	FOR_SEEDS(seed, seeds) {
 		struct sim *s = sim_new(seed, nvoters, 0);
 		uint64_t start_at[NMAX];
@@ -321,8 +322,20 @@ static void timely_election(int nvoters, uint64_t seeds)
 		/* The decided round's vote carries the leader's own zxid and epoch. */
 		cr_assert_eq(s->m[0].current.zxid, s->zxid[leader]);
 		cr_assert_eq(s->m[0].current.peer_epoch, s->epoch[leader]);
+		uint64_t last_start = 0, last_decided = 0;
+		for (int i = 0; i < s->n; i++) {
+			last_start = start_at[i] > last_start ? start_at[i] : last_start;
+			last_decided = s->decided_at[i] > last_decided ? s->decided_at[i] : last_decided;
+		}
+		sum_ms += last_decided - last_start;
+		max_ms = last_decided - last_start > max_ms ? last_decided - last_start : max_ms;
+		runs++;
 		free(s);
 	}
+	if (getenv("FLE_STATS")) /* simulated ms from the last start to the last decision */
+		fprintf(stderr, "%d servers: %llu runs, mean %llu ms, max %llu ms\n", nvoters,
+			(unsigned long long)runs, (unsigned long long)(sum_ms / runs),
+			(unsigned long long)max_ms);
 }
 
 Test(fle, three_servers_elect_the_maximum, .timeout = 60)
