@@ -5,7 +5,8 @@ server 1 is this test, speaking the election protocol with zkd's own code (zab/f
 net/peerwire.c, loaded through tests/integration/fle_shim.c with ctypes). Proves: our decoder
 reads Apache's initial messages and notifications; Apache reads ours (its log shows our
 notifications); our machine decides what Apache decides, both when all start together and
-when we join an ensemble that already has a leader (the out-of-election path). Skipped when
+when we join an ensemble that already has a leader (the out-of-election path), as a
+participant or as an observer. Skipped when
 the Apache jar, java or a C compiler is missing. Runs whatever ZK_TARGET says (zkd is not
 started: the election is not wired into it yet).
 """
@@ -18,7 +19,6 @@ import socket
 import struct
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +26,7 @@ from harness import HOST, REPO, free_port, four_letter
 
 JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-api.jar",
         "/usr/share/java/slf4j-simple.jar"]
-LOOKING, FOLLOWING, LEADING = 0, 1, 2
+LOOKING, FOLLOWING, LEADING, OBSERVING = 0, 1, 2, 3
 ME = 1
 
 pytestmark = pytest.mark.skipif(
@@ -59,13 +59,16 @@ def shim(tmp_path_factory):
 class Ensemble:
     """Config for servers 1..3 on free loopback ports; 2 and 3 run Apache ZooKeeper."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, observer=False):
         self.workdir = workdir
+        self.observer = observer  # server 1 (ours) is an observer
         self.ports = {sid: (free_port(), free_port(), free_port()) for sid in (1, 2, 3)}
         self.procs = {}
 
     def server_lines(self):
-        return "".join("server.%d=%s:%d:%d;%s:%d\n" % (sid, HOST, q, e, HOST, c)
+        return "".join("server.%d=%s:%d:%d%s;%s:%d\n"
+                       % (sid, HOST, q, e, ":observer" if sid == ME and self.observer else "",
+                          HOST, c)
                        for sid, (q, e, c) in sorted(self.ports.items()))
 
     def start_apache(self, sid):
@@ -82,6 +85,15 @@ class Ensemble:
              "-cp", ":".join(JARS), "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
+
+    def config_text(self):
+        """QuorumMaj.toString, the text every notification carries: the servers, then the
+        config version in hex."""
+        return ("".join("server.%d=%s:%d:%d:%s;%s:%d\n"
+                        % (sid, HOST, q, e, "observer" if sid == ME and self.observer
+                           else "participant", HOST, c)
+                        for sid, (q, e, c) in sorted(self.ports.items()))
+                + "version=0").encode()
 
     def log(self, sid):
         return (self.workdir / ("s%d" % sid) / "log").read_text(errors="replace")
@@ -122,7 +134,7 @@ class Peer:
     def __init__(self, lib, ens):
         self.lib, self.ens = lib, ens
         sids = (ctypes.c_int64 * 3)(1, 2, 3)
-        voters = (ctypes.c_int * 3)(1, 1, 1)
+        voters = (ctypes.c_int * 3)(0 if ens.observer else 1, 1, 1)
         self.h = lib.shim_new(ME, 3, sids, voters)
         assert self.h
         self.sel = selectors.DefaultSelector()
@@ -139,7 +151,8 @@ class Peer:
         self.initials = []    # decoded initial messages from Apache
         self.notes = []       # decoded notifications from Apache
         self.bad = []
-        self.config = None    # Apache's QuorumVerifier text, echoed in our notifications
+        self.config = ens.config_text()  # what our notifications carry
+        self.apache_config = None          # what Apache's carry
         self.dialled = {}     # sid -> when we last dialled it
 
     def _buf(self):
@@ -163,7 +176,7 @@ class Peer:
                 self.decided = tuple(int(x) for x in w[1:])
 
     def _encode(self, state, leader, zxid, ee, pe):
-        cfg = self.config or b""
+        cfg = self.config
         out = ctypes.create_string_buffer(4096)
         n = self.lib.shim_encode_note(state, leader, zxid, ee, pe, cfg, len(cfg), out, 4096)
         assert n > 0
@@ -171,7 +184,7 @@ class Peer:
 
     def _send(self, sid, frame):
         s = self.conns.get(sid)
-        if s is None or self.config is None:
+        if s is None:
             self.pending[sid] = frame
             return
         try:
@@ -244,13 +257,8 @@ class Peer:
             self.bad.append(payload)
             return
         self.notes.append((sid,) + tuple(f))
-        if f[5] > 1 and f[7] > 0 and self.config is None:
-            self.config = payload[44:44 + f[7]]
-            for psid, frame in list(self.pending.items()):
-                # Frames made before we knew the config carry none: remake them.
-                del self.pending[psid]
-                state, leader, zxid, ee, pe = struct.unpack(">iqqqq", frame[4:40])
-                self._send(psid, self._encode(state, leader, zxid, ee, pe))
+        if f[5] > 1 and f[7] > 0:
+            self.apache_config = payload[44:44 + f[7]]
         out = self._buf()
         self._run(self.lib.shim_note(self.h, sid, payload, len(payload), out, 8192), out)
 
@@ -272,7 +280,7 @@ class Peer:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for sid in list(self.pending):
-                if sid in self.conns and self.config is not None:
+                if sid in self.conns:
                     self._send(sid, self.pending.pop(sid))
                 elif sid not in self.conns and time.monotonic() - self.dialled.get(sid, 0) > 1.0:
                     self._dial(sid)
@@ -280,6 +288,8 @@ class Peer:
             if self.timer:
                 wait = min(wait, self.timer[0] - time.monotonic())
             for key, _ in self.sel.select(max(0.0, min(wait, 0.05))):
+                if key.fileobj.fileno() < 0:
+                    continue  # closed by an earlier event of this batch
                 if key.data is None:
                     self._accept()
                 else:
@@ -315,12 +325,17 @@ def check_wire(peer, ens):
     for sid, state, leader, zxid, ee, pe, version, form, cfglen in peer.notes:
         assert sid in (2, 3) and form == 44 and version == 2 and cfglen > 0
         assert state in (LOOKING, FOLLOWING, LEADING) and leader in (1, 2, 3)
+        assert not (ens.observer and leader == ME and state != LOOKING)
     assert peer.initials, "Apache never connected to our election port"
     for version, sid, naddr, addr in peer.initials:
         assert version in (-65536, -65535) and sid in (2, 3) and naddr == 1
         assert addr == "%s:%d" % (HOST, ens.ports[sid][1])
-    # Apache logs every notification it reads (FastLeaderElection.printNotification).
-    assert any("n.sid:1," in ens.log(s) for s in (2, 3)), "Apache logged none of ours"
+    # The config text we send is the one Apache sends, byte for byte.
+    assert peer.apache_config == peer.config, (peer.apache_config, peer.config)
+    # Apache logs every notification it reads from a voter (printNotification); an
+    # observer's are answered at once, unlogged - its decision shows they were read.
+    if not ens.observer:
+        assert any("n.sid:1," in ens.log(s) for s in (2, 3)), "Apache logged none of ours"
 
 
 def test_all_start_together_and_agree(shim, ensemble):
@@ -340,7 +355,9 @@ def test_all_start_together_and_agree(shim, ensemble):
         peer.close()
 
 
-def test_late_server_joins_the_apache_leader(shim, ensemble):
+@pytest.mark.parametrize("observer", [False, True], ids=["participant", "observer"])
+def test_late_server_joins_the_apache_leader(shim, tmp_path, observer):
+    ensemble = Ensemble(tmp_path, observer)
     peer = Peer(shim, ensemble)
     try:
         ensemble.start_apache(2)
@@ -357,10 +374,13 @@ def test_late_server_joins_the_apache_leader(shim, ensemble):
         end = time.monotonic() + 20
         while peer.decided is None and time.monotonic() < end:
             peer.poll(0.2)
-        assert peer.decided is not None, "our machine did not join"
-        assert peer.decided[:2] == (FOLLOWING, leader), (peer.decided, leader)
+        assert peer.decided is not None, "our machine did not join: %r" % ((
+            peer.notes[-4:], peer.initials, peer.dialled, list(peer.conns), list(peer.pending)),)
+        want = OBSERVING if observer else FOLLOWING
+        assert peer.decided[:2] == (want, leader), (peer.decided, leader)
         assert ensemble.mode(leader) == "leader"
         assert peer.dialled and len(peer.initials) > dialled_back, "Apache never dialled back"
         check_wire(peer, ensemble)
     finally:
         peer.close()
+        ensemble.stop()
