@@ -115,6 +115,8 @@ else
 endif
 diff-long: zkd
 	nice -n 10 $(DIFFTEST) --seeds $(or $(SEEDS),10000) --ops 100 --keep-going
+	nice -n 10 $(DIFFTEST) --kinds all,expire --cfg tickTime=200 --session-timeout 3000 \
+	  --first 100001 --seeds $(or $(EXPIRE_SEEDS),100) --ops 80 --keep-going
 
 # Longer runs than `make test`: 200 SIGKILL crash rounds, 10,000 differential seeds.
 test-long: zkd

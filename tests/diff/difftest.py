@@ -434,6 +434,32 @@ def x_sync(side, s, path):
     return res + (side.n_path(r.str()),) if err == 0 else res
 
 
+def x_expire(side, s):
+    """Drop session s's connection without closeSession and wait until both servers must
+    have expired it (timeout + 2 ticks, from the first server's drop); then reopen slot s.
+    The expiry's closeSession txn and its ephemerals' events are compared as close's are."""
+    sess = side.sessions[s]
+    sess.drop()
+    deadline = EXPIRE["deadline"]
+    if deadline is None or deadline < time.monotonic():
+        deadline = EXPIRE["deadline"] = time.monotonic() + EXPIRE["wait_s"]
+    while time.monotonic() < deadline:
+        yield               # the other server's turn: both keep their sessions alive
+        for i, o in enumerate(side.sessions):
+            if i != s and o.sock is not None and not o.broken:
+                try:
+                    o.recv(o.send(OP["ping"], b"", XID_PING))
+                except IO_ERRORS:
+                    o.broken = True
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    sess.closed = True
+    yield from side.new_session(s)
+    return ("expired",)
+
+
+EXPIRE = {"wait_s": None, "deadline": None}
+
+
 def x_close(side, s):
     sess = side.sessions[s]
     z, err, _ = yield from call(sess, OP["closeSession"])
@@ -593,7 +619,7 @@ def x_allchildren(side, s, path):
 EXEC = {
     "create": x_create, "ttl": x_ttl, "delete": x_delete, "set": x_set, "exists": x_exists,
     "get": x_get, "children": x_children, "getacl": x_getacl, "setacl": x_setacl, "sync": x_sync,
-    "close": x_close, "setwatches": x_setwatches, "addauth": x_addauth, "whoami": x_whoami,
+    "close": x_close, "expire": x_expire, "setwatches": x_setwatches, "addauth": x_addauth, "whoami": x_whoami,
     "multi": x_multi, "addwatch": x_addwatch, "watchreq": x_watchreq,
     "getephemerals": x_ephemerals, "allchildren": x_allchildren, "pipeline": x_pipeline,
 }
@@ -720,6 +746,10 @@ def gen_setacl(rng, n):
 
 def gen_sync(rng, n):
     return ("sync", s_(rng, n), g_path(rng) if rng.random() < 0.8 else "/")
+
+
+def gen_expire(rng, n):
+    return ("expire", s_(rng, n))
 
 
 def gen_close(rng, n):
@@ -909,9 +939,10 @@ KINDS = {
     "checkwatches": (gen_checkwatches, 1), "setwatches2": (gen_setwatches2, 1),
     "getephemerals": (gen_getephemerals, 1), "allchildren": (gen_allchildren, 1),
     "container": (gen_container, 3), "ttl": (gen_ttl, 3), "quota": (gen_quota, 4),
-    "pipeline": (gen_pipeline, 3), "system": (gen_system, 1),
+    "pipeline": (gen_pipeline, 3), "system": (gen_system, 1), "expire": (gen_expire, 1),
 }
-assert sorted(KINDS) == sorted(ALL_KINDS)
+# expire waits out a session timeout: only with --session-timeout, never in "all".
+assert sorted(KINDS) == sorted(ALL_KINDS + ["expire"])
 
 
 def generate(seed, kinds, nops):
@@ -1277,6 +1308,7 @@ def selftest(run, kinds, nops):
 
 
 def main(argv=None):
+    global SESSION_TIMEOUT_MS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, help="run only this seed")
     ap.add_argument("--seeds", type=int, default=300, help="number of seeds (default 300)")
@@ -1292,10 +1324,20 @@ def main(argv=None):
                     help="reference,tested (apache,apache tests the tester's determinism)")
     ap.add_argument("--cfg", action="append", default=[], metavar="KEY=VALUE",
                     help="extra zoo.cfg line for both servers (repeatable)")
+    ap.add_argument("--session-timeout", type=int, default=SESSION_TIMEOUT_MS, metavar="MS",
+                    help="session timeout asked for (default %(default)s); the expire kind "
+                         "needs <= 5000 and waits it out")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every op and result")
     args = ap.parse_args(argv)
 
-    kinds = ENABLED if not args.kinds else ALL_KINDS if args.kinds == "all" else args.kinds.split(",")
+    kinds = ENABLED if not args.kinds else args.kinds.split(",")
+    if "all" in kinds:
+        kinds = ALL_KINDS + [k for k in kinds if k != "all"]
+    SESSION_TIMEOUT_MS = args.session_timeout
+    tick = int(dict(kv.split("=", 1) for kv in args.cfg).get("tickTime", 2000))
+    EXPIRE["wait_s"] = (SESSION_TIMEOUT_MS + 3 * tick) / 1000.0
+    if "expire" in kinds and SESSION_TIMEOUT_MS > 5000:
+        ap.error("the expire kind needs --session-timeout <= 5000 (and a tickTime to match)")
     for k in kinds:
         if k not in KINDS:
             ap.error("unknown kind %r (kinds: %s)" % (k, ", ".join(ALL_KINDS)))
