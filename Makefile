@@ -109,7 +109,7 @@ fuzz-check: fuzz
 DIFFTEST = ZKD_BIN=$(CURDIR)/zkd /usr/bin/python3 tests/diff/difftest.py
 diff: zkd
 ifneq ($(SEED),)
-	$(DIFFTEST) --seed $(SEED) -v
+	$(DIFFTEST) --seed $(SEED) --ops $(or $(OPS),80) -v
 else
 	$(DIFFTEST) --selftest --seeds $(or $(SEEDS),300) --ops 80
 endif

@@ -1187,6 +1187,9 @@ class Run:
         return cur, True
 
 
+REPLAY_ARGS = ""     # the options a replay of one seed needs (ops, kinds, cfg), set by main
+
+
 def run_seed(run, seed, kinds, nops, shrink=True):
     """0 if the seed agrees on both servers, else prints the report and returns 1."""
     nsess, ops = generate(seed, kinds, nops)
@@ -1218,7 +1221,7 @@ def run_seed(run, seed, kinds, nops, shrink=True):
                     print("      events s%d: apache=%s zkd=%s" % (i, evs[0][i], evs[1][i]))
         for d in diffs2:
             print("  " + d)
-    print("  replay: make diff SEED=%d   or   tests/diff/difftest.py --seed %d -v" % (seed, seed))
+    print("  replay: tests/diff/difftest.py --seed %d %s-v" % (seed, REPLAY_ARGS))
     return 1, minimal
 
 
@@ -1313,7 +1316,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, help="run only this seed")
     ap.add_argument("--seeds", type=int, default=300, help="number of seeds (default 300)")
     ap.add_argument("--first", type=int, default=1, help="first seed (default 1)")
-    ap.add_argument("--ops", type=int, default=60, help="ops per seed (default 60)")
+    ap.add_argument("--ops", type=int, default=80, help="ops per seed (default 80)")
     ap.add_argument("--kinds", help="comma-separated op kinds (default: ENABLED); 'all' for all")
     ap.add_argument("--known", default=str(HERE / "known-differences.txt"))
     ap.add_argument("--no-shrink", action="store_true")
@@ -1342,6 +1345,12 @@ def main(argv=None):
         if k not in KINDS:
             ap.error("unknown kind %r (kinds: %s)" % (k, ", ".join(ALL_KINDS)))
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
+    global REPLAY_ARGS
+    REPLAY_ARGS = "--ops %d " % args.ops + "".join(
+        "%s %s " % (flag, val) for flag, val in
+        [("--kinds", args.kinds), ("--servers", args.servers if args.servers != "apache,zkd" else None),
+         ("--session-timeout", args.session_timeout if args.session_timeout != 30000 else None)]
+        + [("--cfg", kv) for kv in args.cfg] if val)
 
     workdir = tempfile.mkdtemp(prefix="zkdiff-")
     t_start = time.monotonic()
