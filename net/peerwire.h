@@ -14,6 +14,12 @@
  *   int state; long leader; long zxid; long electionEpoch; long peerEpoch;
  *   int version (0x2); int configLen; byte config[configLen]
  * Older senders: 28 bytes (no peerEpoch: it is the zxid's epoch) and 40 bytes (no version).
+ * The config is QuorumMaj.toString(), which Apache parses and, if its version is newer than
+ * its own, acts on (reconfig): one line per server (in sid order, as its HashMap of members
+ * iterates small sids), then the version in hex,
+ *   "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n...version=0"
+ * (observers say "observer"; no newline after the version). test_fle_interop.py checks our
+ * text against Apache's byte for byte.
  *
  * Learner stream (Learner, LearnerHandler): QuorumPacket records back to back, no frame:
  *   int type; long zxid; buffer data; vector<Id{ustring scheme; ustring id}> authinfo
