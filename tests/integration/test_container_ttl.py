@@ -48,12 +48,7 @@ def raw(server):
 
 
 def gone_within(c, path, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if c.exists(path)[0] == ERR_NO_NODE:
-            return True
-        time.sleep(0.05)
-    return False
+    return c.gone_within(path, seconds)
 
 
 def still_there_for(c, path, seconds):

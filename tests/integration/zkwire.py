@@ -313,6 +313,15 @@ class RawClient:
         created = r.str()
         return err, created, (r.stat() if r.remaining() else None)
 
+    def gone_within(self, path, seconds):
+        """True once exists(path) answers NoNode, polling for up to `seconds` (a reaper)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.exists(path)[0] == ERR_NO_NODE:
+                return True
+            time.sleep(0.05)
+        return False
+
     def create_container(self, path, data=b"", flags=CONTAINER):
         return self.create_any(OP_CREATE_CONTAINER, path, data, flags)
 
