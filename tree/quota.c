@@ -18,6 +18,9 @@ struct quota_ent {
 
 /* ---------------------------------------------------------------- StatsTrack text */
 
+/* Java long arithmetic: wraps instead of overflowing (a client may write any stats text). */
+static int64_t jadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+
 int64_t quota_get(const struct quota_track *q, const char *key)
 {
 	for (int i = 0; i < q->n; i++)
@@ -220,8 +223,8 @@ static int add_stats(struct tree *t, const char *path, size_t len, int64_t bytes
 		return 0; /* ZooKeeper logs "Missing node for stat" and goes on */
 	struct quota_track s;
 	quota_parse(&s, stats->data, stats->data_len);
-	quota_set(&s, "count", quota_get(&s, "count") + count);
-	quota_set(&s, "bytes", quota_get(&s, "bytes") + bytes);
+	quota_set(&s, "count", jadd(quota_get(&s, "count"), count));
+	quota_set(&s, "bytes", jadd(quota_get(&s, "bytes"), bytes));
 	return write_stats(t, stats, &s);
 }
 
@@ -385,10 +388,10 @@ static bool passes_hard_limit(const struct quota_track *lim, const struct quota_
 			      int64_t bytes_diff, int32_t count_diff)
 {
 	int64_t hard = quota_get(lim, "countHardLimit");
-	if (count_diff != 0 && hard > -1 && quota_get(cur, "count") + count_diff > hard)
+	if (count_diff != 0 && hard > -1 && jadd(quota_get(cur, "count"), count_diff) > hard)
 		return true;
 	hard = quota_get(lim, "byteHardLimit");
-	return bytes_diff != 0 && hard > -1 && quota_get(cur, "bytes") + bytes_diff > hard;
+	return bytes_diff != 0 && hard > -1 && jadd(quota_get(cur, "bytes"), bytes_diff) > hard;
 }
 
 int tree_quota_check(const struct tree *t, const char *path, size_t len, int64_t bytes_diff,

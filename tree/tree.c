@@ -649,17 +649,23 @@ int tree_apply_each(struct tree *t, const struct txn *x, struct tree_result *res
 	return rc;
 }
 
+/* now - mtime > limit (limit >= 0), without overflow whatever mtime a snapshot holds; a
+ * node modified "in the future" is not idle. */
+static bool idle_longer(int64_t now_ms, int64_t mtime, int64_t limit)
+{
+	return mtime < now_ms && (uint64_t)now_ms - (uint64_t)mtime > (uint64_t)limit;
+}
+
 bool tree_reap_due(const struct tree_stat *st, int32_t num_children, int64_t now_ms,
 		   int64_t never_used_ms, bool ttl_enabled)
 {
 	if (num_children > 0)
 		return false;
-	int64_t idle_ms = now_ms - st->mtime;
 	if (st->ephemeral_owner == TREE_OWNER_CONTAINER)
-		return st->cversion > 0 || (never_used_ms > 0 && idle_ms > never_used_ms);
+		return st->cversion > 0 || (never_used_ms > 0 && idle_longer(now_ms, st->mtime, never_used_ms));
 	if (!ttl_enabled || !tree_owner_is_ttl(st->ephemeral_owner))
 		return false;
-	return idle_ms > tree_owner_ttl(st->ephemeral_owner);
+	return idle_longer(now_ms, st->mtime, tree_owner_ttl(st->ephemeral_owner));
 }
 
 size_t tree_reap_candidates(const struct tree *t, int64_t now_ms, int64_t never_used_ms,

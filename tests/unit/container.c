@@ -216,6 +216,10 @@ Test(container, candidates_at_a_given_time, .init = setup, .fini = teardown, .ti
 	cr_assert_eq(tree_reap_candidates(&T, T0, 0, true, out, 8), 1, "a container emptied");
 	cr_assert_eq(out[0], look("/used"));
 	cr_assert_eq(tree_reap_candidates(&T, T0 + 5000, 0, true, out, 1), 1, "at most max");
+	struct tree_stat odd = { .mtime = INT64_MIN, .ephemeral_owner = tree_ttl_owner(TXN_TTL_MAX) };
+	cr_assert(tree_reap_due(&odd, 0, INT64_MAX, 0, true), "no overflow at the extremes");
+	odd.mtime = INT64_MAX;
+	cr_assert_not(tree_reap_due(&odd, 0, T0, 0, true), "modified in the future: not idle");
 	cr_assert_eq(T.reapable_count, 4);
 }
 

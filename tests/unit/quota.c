@@ -169,6 +169,11 @@ Test(quota, snapshot_load_recounts, .init = setup, .fini = teardown, .timeout = 
 	cr_assert_eq(setdata("/zookeeper/quota/s/zookeeper_stats", "count=50,bytes=50=;k=1"), ZOK);
 	cr_assert_eq(create("/s/t", "c"), ZOK);
 	stats_are("/s", "count=51,bytes=51=;k=1");
+	/* Java's long wraps; so does the count here (no overflow, which UBSan would catch). */
+	cr_assert_eq(setdata("/zookeeper/quota/s/zookeeper_stats", "count=9223372036854775807"), ZOK);
+	cr_assert_eq(create("/s/w", ""), ZOK);
+	stats_are("/s", "count=-9223372036854775808,bytes=-1");
+	cr_assert_eq(delete("/s/w"), ZOK);
 	/* As if loaded from a snapshot: the roots are rebuilt and recounted. */
 	tree_quota_free(&T);
 	strmap_init(&T.quotas);
