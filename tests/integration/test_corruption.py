@@ -70,6 +70,9 @@ def golden(tmp_path_factory):
     zk.close()
     assert srv.stop() == 0
     srv.start()                        # recovers, then snapshots at the last zxid
+    # The snapshot is written by a child process; wait for it (slow on a loaded machine) so
+    # the SIGKILL below cannot come first.
+    harness.wait_for(lambda: len(srv.snapshots()) == 2, 30, what="the snapshot after recovery")
     raw = zkwire.RawClient(srv.port)
     try:
         assert raw.create("/c2")[0] == 0

@@ -38,8 +38,10 @@ def test_dump_log_and_dump_snap(server, zk, base):
     assert "setData '%s/c7' data='changed' version=1" % base in out.stdout
     assert "delete '%s/c8'" % base in out.stdout
     assert "createSession timeout=" in out.stdout
+    # Snapshots are written by a child process: give a loaded machine time to finish one.
+    harness.wait_for(lambda: len(files(server, "snapshot")) >= 2, 30,
+                     what="snapCount=20 rolling the log and snapshotting")
     snaps = files(server, "snapshot")
-    assert len(snaps) >= 2, "snapCount=20 must have rolled the log and snapshotted"
     out = subprocess.run([zkd_bin(), "dump-snap", str(snaps[-1])], capture_output=True, text=True,
                          timeout=30)
     assert out.returncode == 0, out.stderr
