@@ -22,8 +22,9 @@ Design (read this before changing anything below)
   - zxids -> offset from the zxid of the namespace create (both servers consume one zxid per
     txn, failed writes, createSession and closeSession included, so offsets must agree);
   - ctime/mtime -> ('T', consistent, sane, sane): consistent = each zxid has one time and times
-    never decrease as zxids grow, over every Stat seen in the run; sane = within 10 min of the
-    run's start.  (ctime==mtime itself is timing: two txns can share a millisecond.)
+    never decrease as zxids grow, over every Stat seen in the run; sane = no earlier than a
+    minute before the run began, no later than a minute from now (system nodes have 0).
+    (ctime==mtime itself is timing: two txns can share a millisecond.)
   - ephemeralOwner -> 0, 'S<k>' (k-th session opened in this seed), 'container', ('ttl', n);
   - paths in results/events -> '~' for the namespace root (so replays in other namespaces
     compare equal); sequential suffixes compared raw.
@@ -224,7 +225,8 @@ class Side:
         return ("pre", z) if z < self.base else z - self.base
 
     def n_time(self, t):
-        return abs(t - self.t0_ms) < 600000
+        """Sane: after the run started and not in the future (a minute of slack each way)."""
+        return self.t0_ms - 60000 <= t <= time.time() * 1000 + 60000
 
     def n_owner(self, o):
         if o == 0:
