@@ -277,19 +277,7 @@ static int best_voter(const struct sim *s, const bool *among)
 	return best;
 }
 
-/* Seeds 1..count, or just FLE_SEED when it is set. */
-static bool next_seed(uint64_t *seed, uint64_t count)
-{
-	const char *e = getenv("FLE_SEED");
-	if (e) {
-		uint64_t only = strtoull(e, NULL, 10);
-		bool first = *seed != only;
-		*seed = only;
-		return first;
-	}
-	return ++*seed <= count;
-}
-#define FOR_SEEDS(seed, count) for (uint64_t seed = 0; next_seed(&seed, count);)
+#define FOR_SEEDS(seed, count) T_FOR_SEEDS(seed, count, "FLE_SEED")
 
 /* ---- no faults but delays and reordering: the maximum wins, everyone decides once ---- */
 

@@ -371,3 +371,15 @@ uint64_t t_xorshift(uint64_t *state)
 	*state = x;
 	return x;
 }
+
+bool t_next_seed(uint64_t *seed, uint64_t count, const char *env)
+{
+	const char *e = getenv(env);
+	if (e) {
+		uint64_t only = strtoull(e, NULL, 10);
+		bool first = *seed != only;
+		*seed = only;
+		return first;
+	}
+	return ++*seed <= count;
+}

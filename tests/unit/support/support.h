@@ -20,6 +20,10 @@
 uint8_t *t_exact_copy(const void *p, size_t len);
 /* xorshift64: the next value of a seeded, reproducible sequence (state must not be 0). */
 uint64_t t_xorshift(uint64_t *state);
+/* Seeds 1..count in turn, or only the one in environment variable `env` when it is set, so
+ * a failing seed replays alone. */
+bool t_next_seed(uint64_t *seed, uint64_t count, const char *env);
+#define T_FOR_SEEDS(seed, count, env) for (uint64_t seed = 0; t_next_seed(&seed, count, env);)
 
 /* ---- jute ---- */
 

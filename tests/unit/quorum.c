@@ -1,0 +1,637 @@
+/* Proves ZAB's broadcast machines (zab/quorum.c) in a deterministic in-test cluster of 1, 3
+ * and 5 voters (+ observers): FIFO links with seeded delays and partitions, per-node logs
+ * whose durability lags at random. Checked after every step: no two nodes apply different
+ * txns at one zxid; each node applies a gapless, growing prefix; a commit is backed by a
+ * quorum of voters whose logs really are durable; a follower ACKs only what is durable; a
+ * sync answer covers every write acknowledged before the sync was submitted. At the end
+ * (healed, quiet) every node's log holds every acknowledged write. A leader cut off from
+ * its quorum commits nothing and answers no sync; the window bound refuses writes. Every
+ * failure prints SEED=n; QUORUM_SEED=n replays just that seed. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/support/support.h"
+#include "zab/quorum.h"
+
+#define NMAX 7
+#define LOGMAX 4096
+#define LINKQ 4096 /* per link */
+#define COOKIES 4096
+#define EPOCH 3
+#define BASE_ZXID ((int64_t)2 << 32 | 5) /* what synchronization left everyone with */
+#define Z(c) ((int64_t)EPOCH << 32 | (int64_t)(c))
+
+struct entry {
+	int64_t zxid;
+	uint64_t val;
+};
+
+struct msg {
+	uint64_t at, seq;
+	int from, to;
+	int32_t ptype;
+	int64_t zxid;
+	uint64_t val; /* PROPOSAL/INFORM: the txn */
+};
+
+struct node {
+	struct quorum_leader l;
+	struct quorum_learner f;
+	struct entry log[LOGMAX];
+	int nlog, ndurable;
+	int64_t applied;
+	bool lost;
+};
+
+struct sim {
+	uint64_t seed, rng, now, seq, next_val, incoming_val;
+	int n, nvoters;
+	struct quorum_member members[NMAX];
+	struct node node[NMAX];
+	bool cut[NMAX][NMAX];
+	uint64_t link_at[NMAX][NMAX];
+	struct link {  /* TCP: FIFO per link, so only each head can be next */
+		struct msg q[LINKQ];
+		int head, n;
+	} link[NMAX][NMAX];
+	int nq;
+	uint64_t applied_val[LOGMAX];  /* by counter of EPOCH: the txn every node applied there */
+	int64_t acked_max;             /* highest zxid applied anywhere: acknowledged to a client */
+	int64_t sync_need[COOKIES];    /* per cookie: zxid the answer must cover; -1 answered,
+					* -2 refused */
+	int sync_node[COOKIES];
+	uint64_t next_cookie, answered, busy;
+	int delay_max;
+};
+
+static uint64_t rnd(struct sim *s) { return t_xorshift(&s->rng); }
+#define SEEDF "SEED=%llu: "
+#define SEEDA (unsigned long long)s->seed
+
+static struct sim *sim_new(uint64_t seed, int nvoters, int nobservers)
+{
+	struct sim *s = calloc(1, sizeof *s);
+	cr_assert_not_null(s);
+	s->seed = seed;
+	s->rng = seed * 0x9e3779b97f4a7c15ull + 1;
+	s->n = nvoters + nobservers;
+	s->nvoters = nvoters;
+	s->next_val = 1000;
+	s->acked_max = BASE_ZXID;
+	s->delay_max = 1 + (int)(rnd(s) % 40);
+	for (int i = 0; i < s->n; i++)
+		s->members[i] = (struct quorum_member){ .sid = i + 1, .voter = i < nvoters };
+	for (int i = 0; i < s->n; i++) {
+		struct node *nd = &s->node[i];
+		nd->applied = BASE_ZXID;
+		if (i == 0)
+			cr_assert_eq(quorum_leader_init(&nd->l, 1, EPOCH, BASE_ZXID, s->members, s->n), 0);
+		else
+			cr_assert_eq(quorum_learner_init(&nd->f, i + 1, 1, EPOCH, BASE_ZXID, i >= nvoters), 0);
+	}
+	return s;
+}
+
+static int64_t durable_zxid(const struct node *nd)
+{
+	return nd->ndurable ? nd->log[nd->ndurable - 1].zxid : BASE_ZXID;
+}
+
+static const struct entry *log_find(const struct node *nd, int64_t zxid)
+{
+	int lo = 0, hi = nd->nlog;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (nd->log[mid].zxid < zxid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nd->nlog && nd->log[lo].zxid == zxid ? &nd->log[lo] : NULL;
+}
+
+static void enqueue(struct sim *s, int from, int to, int32_t ptype, int64_t zxid, uint64_t val)
+{
+	struct link *lk = &s->link[from][to];
+	cr_assert_lt(lk->n, LINKQ, SEEDF "link queue full", SEEDA);
+	uint64_t at = s->now + 1 + rnd(s) % (uint64_t)s->delay_max;
+	if (at < s->link_at[from][to])
+		at = s->link_at[from][to];
+	s->link_at[from][to] = at;
+	lk->q[(lk->head + lk->n++) % LINKQ] = (struct msg){ .at = at, .seq = s->seq++, .from = from,
+							     .to = to, .ptype = ptype, .zxid = zxid,
+							     .val = val };
+	s->nq++;
+}
+
+static void step(struct sim *s, int i, const struct quorum_event *ev);
+
+/* A range send becomes one packet per zxid, as the driver would write them. */
+static void do_send(struct sim *s, int i, const struct quorum_action *a)
+{
+	int to = (int)a->to - 1;
+	cr_assert(to >= 0 && to < s->n && to != i, SEEDF "send to %lld", SEEDA, (long long)a->to);
+	if (a->ptype == QP_COMMIT || a->ptype == QP_INFORM || a->ptype == QP_ACK) {
+		cr_assert_lt(a->from, a->zxid, SEEDF "empty range", SEEDA);
+		cr_assert_eq(a->ptype == QP_INFORM, !s->members[to].voter, SEEDF, SEEDA);
+		for (int64_t z = a->from < Z(0) ? Z(1) : a->from + 1; z <= a->zxid; z++) {
+			const struct entry *e = log_find(&s->node[i], z);
+			cr_assert_not_null(e, SEEDF "node %d sends %lld it has not logged", SEEDA, i + 1,
+					   (long long)z);
+			enqueue(s, i, to, a->ptype, z, e->val);
+		}
+		return;
+	}
+	if (a->ptype == QP_SYNC) {
+		cr_assert(a->count >= 1 && a->count <= QUORUM_SYNCS_MAX, SEEDF, SEEDA);
+		for (int k = 0; k < a->count; k++)
+			enqueue(s, i, to, QP_SYNC, a->zxid, 0);
+		return;
+	}
+	uint64_t val = 0;
+	if (a->ptype == QP_PROPOSAL) {
+		cr_assert(s->members[to].voter, SEEDF "PROPOSAL to an observer", SEEDA);
+		val = log_find(&s->node[i], a->zxid)->val;
+	}
+	enqueue(s, i, to, a->ptype, a->zxid, val);
+}
+
+static void do_apply(struct sim *s, int i, const struct quorum_action *a)
+{
+	struct node *nd = &s->node[i];
+	cr_assert_eq(a->from, nd->applied, SEEDF "node %d applies from %llx, has %llx", SEEDA, i + 1,
+		     (unsigned long long)a->from, (unsigned long long)nd->applied);
+	cr_assert_gt(a->zxid, a->from, SEEDF "applied prefix shrinks", SEEDA);
+	for (int64_t z = a->from < Z(0) ? Z(1) : a->from + 1; z <= a->zxid; z++) {
+		const struct entry *e = log_find(nd, z);
+		cr_assert_not_null(e, SEEDF "node %d applies %llx it has not logged", SEEDA, i + 1,
+				   (unsigned long long)z);
+		cr_assert_leq(z, s->node[0].l.committed, SEEDF "node %d applies uncommitted %llx",
+			      SEEDA, i + 1, (unsigned long long)z);
+		uint64_t *v = &s->applied_val[z & 0xffffffff];
+		cr_assert(*v == 0 || *v == e->val, SEEDF "two txns applied at %llx", SEEDA,
+			  (unsigned long long)z);
+		*v = e->val;
+	}
+	if (i == 0) { /* a commit: a quorum of voters' logs really are durable up to it */
+		int count = 0;
+		for (int j = 0; j < s->nvoters; j++)
+			count += durable_zxid(&s->node[j]) >= a->zxid;
+		cr_assert_gt(count, s->nvoters / 2, SEEDF "commit of %llx without a durable quorum",
+			     SEEDA, (unsigned long long)a->zxid);
+	}
+	nd->applied = a->zxid;
+	if (a->zxid > s->acked_max)
+		s->acked_max = a->zxid;
+}
+
+static void act(struct sim *s, int i, const struct quorum_actions *acts)
+{
+	struct node *nd = &s->node[i];
+	for (int k = 0; k < acts->n; k++) {
+		const struct quorum_action *a = &acts->a[k];
+		switch (a->type) {
+		case QUORUM_ACT_SEND:
+			if (a->ptype == QP_ACK)
+				cr_assert_leq(a->zxid, durable_zxid(nd), SEEDF "ACK before durable", SEEDA);
+			do_send(s, i, a);
+			break;
+		case QUORUM_ACT_APPEND: {
+			cr_assert_lt(nd->nlog, LOGMAX);
+			int64_t last = nd->nlog ? nd->log[nd->nlog - 1].zxid : BASE_ZXID;
+			cr_assert_gt(a->zxid, last, SEEDF "append out of order", SEEDA);
+			/* The leader's driver made the txn; a learner's came in the packet. */
+			uint64_t val = i == 0 ? s->next_val++ : s->incoming_val;
+			nd->log[nd->nlog++] = (struct entry){ .zxid = a->zxid, .val = val };
+			break;
+		}
+		case QUORUM_ACT_APPLY:
+			do_apply(s, i, a);
+			break;
+		case QUORUM_ACT_SYNC_DONE: {
+			uint64_t c = a->cookie;
+			cr_assert(c < s->next_cookie && s->sync_need[c] >= BASE_ZXID && s->sync_node[c] == i,
+				  SEEDF "bad or repeated sync answer", SEEDA);
+			cr_assert_geq(nd->applied, s->sync_need[c],
+				      SEEDF "sync at node %d answered before %llx applied", SEEDA, i + 1,
+				      (unsigned long long)s->sync_need[c]);
+			s->sync_need[c] = -1;
+			s->answered++;
+			break;
+		}
+		case QUORUM_ACT_LOOKING:
+			cr_assert_fail(SEEDF "node %d says LOOKING in a fault-free run", SEEDA, i + 1);
+			break;
+		}
+	}
+}
+
+static void step(struct sim *s, int i, const struct quorum_event *ev)
+{
+	struct quorum_actions acts = { 0 };
+	int rc = i == 0 ? quorum_leader_step(&s->node[0].l, ev, &acts)
+			: quorum_learner_step(&s->node[i].f, ev, &acts);
+	if (rc == -EBUSY) {
+		cr_assert_eq(acts.n, 0);
+		s->busy++;
+		return;
+	}
+	cr_assert_eq(rc, 0, SEEDF "step: %d", SEEDA, rc);
+	act(s, i, &acts);
+}
+
+static bool deliver_one(struct sim *s)
+{
+	const struct msg *best = NULL;
+	struct link *bl = NULL;
+	for (int i = 0; i < s->n; i++)
+		for (int j = 0; j < s->n; j++) {
+			struct link *lk = &s->link[i][j];
+			if (lk->n == 0 || s->cut[i][j])
+				continue;
+			const struct msg *h = &lk->q[lk->head];
+			if (!best || h->at < best->at || (h->at == best->at && h->seq < best->seq)) {
+				best = h;
+				bl = lk;
+			}
+		}
+	if (!best)
+		return false;
+	struct msg m = *best;
+	bl->head = (bl->head + 1) % LINKQ;
+	bl->n--;
+	s->nq--;
+	if (m.at > s->now)
+		s->now = m.at;
+	s->incoming_val = m.val; /* a PROPOSAL's or INFORM's txn rides in the packet */
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = m.from + 1, .ptype = m.ptype,
+				   .zxid = m.zxid };
+	step(s, m.to, &ev);
+	return true;
+}
+
+static void make_durable(struct sim *s, int i, bool all)
+{
+	struct node *nd = &s->node[i];
+	if (nd->ndurable == nd->nlog)
+		return;
+	int upto = all ? nd->nlog : nd->ndurable + 1 + (int)(rnd(s) % (uint64_t)(nd->nlog - nd->ndurable));
+	nd->ndurable = upto;
+	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = nd->log[upto - 1].zxid };
+	step(s, i, &ev);
+}
+
+static void client_sync(struct sim *s, int i)
+{
+	cr_assert_lt(s->next_cookie, COOKIES);
+	uint64_t c = s->next_cookie++;
+	/* As Apache: what the leader had proposed when the sync came is applied before the
+	 * answer - more than the writes acknowledged by then, which it includes. */
+	s->sync_need[c] = s->node[0].l.proposed;
+	s->sync_node[c] = i;
+	struct quorum_event ev = { .type = QUORUM_EV_SYNC, .cookie = c };
+	uint64_t busy = s->busy;
+	step(s, i, &ev);
+	if (s->busy != busy)
+		s->sync_need[c] = -2; /* refused: the client is told to retry */
+}
+
+static void client_write(struct sim *s)
+{
+	struct quorum_event ev = { .type = QUORUM_EV_WRITE };
+	step(s, 0, &ev);
+}
+
+static void tick(struct sim *s)
+{
+	struct quorum_event ev = { .type = QUORUM_EV_TICK };
+	step(s, 0, &ev);
+}
+
+/* One random thing happens. */
+static void sim_step(struct sim *s)
+{
+	unsigned r = (unsigned)(rnd(s) % 100);
+	if (r < 50) {
+		if (!deliver_one(s))
+			s->now++;
+	} else if (r < 65) {
+		if (s->node[0].nlog < LOGMAX - QUORUM_WINDOW_MAX)
+			client_write(s);
+	} else if (r < 85) {
+		make_durable(s, (int)(rnd(s) % (uint64_t)s->n), false);
+	} else if (r < 95) {
+		if (s->next_cookie < COOKIES - 16)
+			client_sync(s, (int)(rnd(s) % (uint64_t)s->n));
+	} else {
+		tick(s);
+	}
+}
+
+/* Heal, flush every log and deliver everything; then every acknowledged write is in every
+ * log, everyone applied what the leader committed, and every sync was answered. */
+static void quiesce(struct sim *s)
+{
+	memset(s->cut, 0, sizeof s->cut);
+	for (int round = 0; round < 10000; round++) {
+		bool any = false;
+		for (int i = 0; i < s->n; i++)
+			if (s->node[i].ndurable < s->node[i].nlog) {
+				make_durable(s, i, true);
+				any = true;
+			}
+		while (deliver_one(s))
+			any = true;
+		if (!any)
+			break;
+	}
+	cr_assert_eq(s->nq, 0);
+	int64_t committed = s->node[0].l.committed;
+	cr_assert_eq(committed, s->acked_max, SEEDF, SEEDA);
+	cr_assert_eq(committed, s->node[0].l.proposed, SEEDF "proposals left uncommitted", SEEDA);
+	for (int i = 0; i < s->n; i++) {
+		cr_assert_eq(s->node[i].applied, committed, SEEDF "node %d applied %llx of %llx", SEEDA,
+			     i + 1, (unsigned long long)s->node[i].applied, (unsigned long long)committed);
+		for (int64_t z = Z(1); z <= committed; z++) {
+			const struct entry *e = log_find(&s->node[i], z);
+			cr_assert(e && e->val == s->applied_val[z & 0xffffffff],
+				  SEEDF "node %d lacks acknowledged %llx", SEEDA, i + 1, (unsigned long long)z);
+		}
+	}
+	for (uint64_t c = 0; c < s->next_cookie; c++)
+		cr_assert_lt(s->sync_need[c], 0, SEEDF "sync %llu never answered", SEEDA,
+			     (unsigned long long)c);
+}
+
+#define FOR_SEEDS(seed, count) T_FOR_SEEDS(seed, count, "QUORUM_SEED")
+
+/* ---- steady broadcast with lagging disks and delayed, reordered traffic ---- */
+
+static void steady(int nvoters, int nobservers, uint64_t seeds, int steps)
+{
+	FOR_SEEDS(seed, seeds) {
+		struct sim *s = sim_new(seed, nvoters, nobservers);
+		for (int k = 0; k < steps; k++)
+			sim_step(s);
+		quiesce(s);
+		cr_assert_gt(s->node[0].l.committed, Z(0), SEEDF "nothing committed", SEEDA);
+		free(s);
+	}
+}
+
+Test(quorum, one_voter_commits_on_its_own_log, .timeout = 30) { steady(1, 0, 20, 2000); }
+Test(quorum, three_voters_broadcast, .timeout = 60) { steady(3, 0, 40, 3000); }
+Test(quorum, five_voters_broadcast, .timeout = 60) { steady(5, 0, 30, 3000); }
+Test(quorum, voters_and_observers_broadcast, .timeout = 60) { steady(3, 2, 30, 3000); }
+
+/* ---- partitions: a minority side commits nothing and answers no sync ---- */
+
+static void cut_node(struct sim *s, int i, bool on)
+{
+	for (int j = 0; j < s->n; j++)
+		if (j != i)
+			s->cut[i][j] = s->cut[j][i] = on;
+}
+
+static void partitions(int nvoters, int nobservers, uint64_t seeds)
+{
+	FOR_SEEDS(seed, seeds) {
+		struct sim *s = sim_new(seed, nvoters, nobservers);
+		for (int phase = 0; phase < 6; phase++) {
+			/* Cut a random set of learners off the leader for a while. */
+			int ncut = 0;
+			for (int i = 1; i < s->n; i++)
+				if (rnd(s) % 2) {
+					s->cut[0][i] = s->cut[i][0] = true;
+					ncut += i < nvoters;
+				}
+			/* Acks that arrived before the cut may still complete a quorum with the
+			 * leader's own disk; nothing proposed after it may commit. */
+			int64_t proposed = s->node[0].l.proposed;
+			uint64_t first_cookie = s->next_cookie;
+			for (int k = 0; k < 800; k++)
+				sim_step(s);
+			if (nvoters - ncut <= nvoters / 2) { /* the leader's side is no quorum */
+				cr_assert_leq(s->node[0].l.committed, proposed,
+					      SEEDF "committed without a quorum", SEEDA);
+				for (uint64_t c = first_cookie; c < s->next_cookie; c++)
+					cr_assert_neq(s->sync_need[c], -1,
+						      SEEDF "sync answered without a quorum", SEEDA);
+			}
+			memset(s->cut, 0, sizeof s->cut);
+			for (int k = 0; k < 800; k++)
+				sim_step(s);
+		}
+		quiesce(s);
+		free(s);
+	}
+}
+
+Test(quorum, three_voters_partitioned_and_healed, .timeout = 60) { partitions(3, 0, 30); }
+Test(quorum, five_voters_and_observers_partitioned, .timeout = 60) { partitions(5, 2, 30); }
+
+/* A leader alone (followers unreachable: paused, or following a new leader) must neither
+ * commit nor answer a sync, even its own client's; both complete once it hears a quorum. */
+Test(quorum, isolated_leader_commits_nothing_and_answers_no_sync, .timeout = 30)
+{
+	struct sim *s = sim_new(7, 3, 1);
+	cut_node(s, 0, true);
+	for (int k = 0; k < 20; k++)
+		client_write(s);
+	make_durable(s, 0, true);
+	client_sync(s, 0);
+	tick(s);
+	for (int k = 0; k < 200; k++)
+		sim_step(s);
+	cr_assert_eq(s->node[0].l.committed, BASE_ZXID);
+	cr_assert_eq(s->answered, 0);
+	for (int i = 0; i < s->n; i++)
+		cr_assert_eq(s->node[i].applied, BASE_ZXID);
+	quiesce(s);
+	cr_assert_geq(s->answered, 1);
+	free(s);
+}
+
+/* With nothing outstanding, a leader that cannot reach a quorum still answers no sync: a
+ * paused leader another quorum has replaced would answer with stale data (ZOOKEEPER-1675). */
+Test(quorum, leader_without_quorum_answers_no_sync_even_when_idle, .timeout = 30)
+{
+	struct sim *s = sim_new(11, 5, 0);
+	for (int k = 0; k < 5; k++)
+		client_write(s);
+	quiesce(s);
+	uint64_t answered = s->answered;
+	/* The leader hears only node 2: two of five is no quorum. */
+	for (int j = 2; j < s->n; j++)
+		s->cut[0][j] = s->cut[j][0] = true;
+	client_sync(s, 0);
+	client_sync(s, 1);
+	for (int k = 0; k < 10; k++) {
+		tick(s);
+		while (deliver_one(s))
+			;
+	}
+	cr_assert_eq(s->answered, answered);
+	quiesce(s);
+	cr_assert_eq(s->answered, answered + 2);
+	free(s);
+}
+
+/* A follower's sync is answered only after the leader's round-trip, then after its own
+ * apply: a stale follower never answers with less than what was acknowledged. */
+Test(quorum, follower_sync_waits_for_commits_before_it, .timeout = 30)
+{
+	struct sim *s = sim_new(3, 3, 0);
+	s->cut[0][2] = s->cut[2][0] = true; /* node 3 lags */
+	for (int k = 0; k < 10; k++)
+		client_write(s);
+	make_durable(s, 0, true);
+	while (deliver_one(s))
+		;
+	make_durable(s, 1, true);
+	while (deliver_one(s))
+		;
+	cr_assert_eq(s->node[0].l.committed, Z(10));
+	cr_assert_eq(s->node[2].applied, BASE_ZXID);
+	client_sync(s, 2); /* needs Z(10) */
+	quiesce(s);
+	cr_assert_eq(s->answered, 1);
+	free(s);
+}
+
+/* ---- bounds ---- */
+
+Test(quorum, window_full_refuses_writes_until_a_commit, .timeout = 30)
+{
+	struct sim *s = sim_new(1, 3, 0);
+	cut_node(s, 0, true);
+	for (int k = 0; k < QUORUM_WINDOW_MAX; k++)
+		client_write(s);
+	cr_assert_eq(s->busy, 0);
+	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX));
+	client_write(s);
+	cr_assert_eq(s->busy, 1);
+	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX)); /* nothing changed */
+	quiesce(s);
+	client_write(s);
+	cr_assert_eq(s->busy, 1);
+	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX + 1));
+	quiesce(s);
+	free(s);
+}
+
+Test(quorum, sync_queue_bound, .timeout = 30)
+{
+	struct sim *s = sim_new(1, 3, 0);
+	cut_node(s, 0, true);
+	for (int k = 0; k < QUORUM_SYNCS_MAX; k++)
+		client_sync(s, 1);
+	cr_assert_eq(s->busy, 0);
+	client_sync(s, 1);
+	cr_assert_eq(s->busy, 1);
+	for (int k = 0; k < QUORUM_SYNCS_MAX; k++)
+		client_sync(s, 0);
+	client_sync(s, 0);
+	cr_assert_eq(s->busy, 2);
+	quiesce(s);
+	cr_assert_eq(s->answered, 2 * QUORUM_SYNCS_MAX);
+	free(s);
+}
+
+/* ---- protocol violations: the peer is dropped, nothing crashes ---- */
+
+static struct quorum_actions one(struct quorum_learner *f, int32_t ptype, int64_t zxid)
+{
+	struct quorum_actions a = { 0 };
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = 1, .ptype = ptype, .zxid = zxid };
+	cr_assert_eq(quorum_learner_step(f, &ev, &a), 0);
+	return a;
+}
+
+Test(quorum, learner_leaves_a_leader_that_breaks_order)
+{
+	struct quorum_learner f;
+	struct quorum_actions a;
+	cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, BASE_ZXID, false), 0);
+	a = one(&f, QP_PROPOSAL, Z(1));
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_APPEND && a.a[0].zxid == Z(1));
+	a = one(&f, QP_PROPOSAL, Z(3)); /* a gap */
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING && a.a[0].to == 1);
+	a = one(&f, QP_PROPOSAL, Z(2)); /* lost: everything after is ignored */
+	cr_assert_eq(a.n, 0);
+
+	const int64_t bad[][2] = { { QP_PROPOSAL, (int64_t)(EPOCH + 1) << 32 | 1 },
+				   { QP_COMMIT, Z(1) }, /* never proposed */
+				   { QP_INFORM, Z(1) }, /* a follower gets no INFORM */
+				   { QP_SYNC, BASE_ZXID } /* no sync asked */ };
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, BASE_ZXID, false), 0);
+		a = one(&f, (int32_t)bad[k][0], bad[k][1]);
+		cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING, "case %zu", k);
+	}
+	cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, BASE_ZXID, true), 0);
+	a = one(&f, QP_PROPOSAL, Z(1)); /* an observer gets no PROPOSAL */
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING);
+	/* A packet from someone else is ignored. */
+	cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, BASE_ZXID, false), 0);
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = 3, .ptype = QP_PROPOSAL, .zxid = Z(1) };
+	a.n = 0;
+	cr_assert_eq(quorum_learner_step(&f, &ev, &a), 0);
+	cr_assert_eq(a.n, 0);
+}
+
+Test(quorum, leader_drops_a_learner_that_lies)
+{
+	struct quorum_member m[] = { { 1, true }, { 2, true }, { 3, true }, { 4, false } };
+	struct quorum_leader l;
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, BASE_ZXID, m, 4), 0);
+	const int64_t bad[][3] = { { 2, QP_ACK, Z(1) },   /* never proposed */
+				   { 4, QP_ACK, BASE_ZXID }, /* observers do not vote */
+				   { 3, QP_PING, 5 } };      /* round never started */
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		struct quorum_actions a = { 0 };
+		struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = bad[k][0],
+					   .ptype = (int32_t)bad[k][1], .zxid = bad[k][2] };
+		cr_assert_eq(quorum_leader_step(&l, &ev, &a), 0);
+		cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING && a.a[0].to == bad[k][0],
+			  "case %zu", k);
+	}
+	cr_assert_eq(l.committed, BASE_ZXID);
+}
+
+Test(quorum, init_rejects_bad_configurations)
+{
+	struct quorum_member m[] = { { 1, true }, { 2, true }, { 3, false } };
+	struct quorum_member dup[] = { { 1, true }, { 1, true } };
+	struct quorum_leader l;
+	struct quorum_learner f;
+	cr_assert_eq(quorum_leader_init(&l, 3, EPOCH, 0, m, 3), -EINVAL); /* observer leads */
+	cr_assert_eq(quorum_leader_init(&l, 9, EPOCH, 0, m, 3), -EINVAL);
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, 0, dup, 2), -EINVAL);
+	cr_assert_eq(quorum_leader_init(&l, 1, 0, 0, m, 3), -EINVAL);
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, Z(0) + ((int64_t)1 << 32), m, 3), -EINVAL);
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, 0, m, 0), -EINVAL);
+	cr_assert_eq(quorum_learner_init(&f, 1, 1, EPOCH, 0, false), -EINVAL);
+	cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, -1, false), -EINVAL);
+	/* A new epoch restarts the counter; the same epoch continues it. */
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, Z(41), m, 3), 0);
+	struct quorum_actions a = { 0 };
+	struct quorum_event w = { .type = QUORUM_EV_WRITE };
+	cr_assert_eq(quorum_leader_step(&l, &w, &a), 0);
+	cr_assert_eq(a.a[0].zxid, Z(42));
+}
+
+Test(quorum, durable_past_the_log_is_a_driver_bug, .signal = SIGABRT)
+{
+	struct quorum_learner f;
+	cr_assert_eq(quorum_learner_init(&f, 2, 1, EPOCH, BASE_ZXID, false), 0);
+	struct quorum_actions a = { 0 };
+	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = Z(1) };
+	quorum_learner_step(&f, &ev, &a);
+}
