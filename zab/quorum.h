@@ -1,17 +1,33 @@
-/* ZAB's broadcast phase (Apache ZooKeeper 3.8's Leader, LearnerHandler, Follower, Observer
- * after synchronization) as two pure state machines, in the style of zab/fle.c: events in
- * (a packet from sid, our log is durable up to zxid Z, a client write or sync, a tick),
- * actions out (send a packet to sid, append zxid Z to the log, apply up to Z, answer a
- * sync). No sockets, clocks, files, txn bytes or malloc inside: the driver keeps the txns by
- * zxid and turns a range action ("COMMIT (from, to] to sid") into one packet per zxid.
+/* ZAB after the election (Apache ZooKeeper 3.8's Leader, LearnerHandler, Learner, Follower,
+ * Observer) as two pure state machines, in the style of zab/fle.c: events in (a packet from
+ * sid, our log is durable up to zxid Z, an epoch file is durable, a client write or sync, a
+ * tick, a learner's connection closed), actions out (send a packet to sid, persist an epoch,
+ * append zxid Z, truncate the log, install a snapshot, apply up to Z, answer a sync, step
+ * down). No sockets, clocks, files, txn bytes or malloc inside: the driver keeps the txns
+ * by zxid and turns a range action ("COMMIT (from, to] to sid") into one packet per zxid.
  * The name is Apache's package: org.apache.zookeeper.server.quorum.
  *
- * Scope: the machines start in broadcast, built from what discovery and synchronization
- * established (the epoch, the last zxid, which everyone shares and which is committed).
- * Discovery, DIFF/TRUNC/SNAP and the liveness timeouts are the next layer; nothing here is
- * wired into the server yet.
+ * Discovery (quorum_*_start): the learner sends FOLLOWERINFO/OBSERVERINFO with its
+ * acceptedEpoch; once a quorum of voters (the leader included) has, the leader picks one past
+ * every acceptedEpoch it heard, persists it, sends LEADERINFO. A learner persists a newer
+ * epoch as acceptedEpoch before its ACKEPOCH (its currentEpoch and last zxid); an older one
+ * makes it leave. While the epoch is acked, a learner ahead of the leader in (currentEpoch,
+ * zxid) makes the leader step down, as Apache's does.
+ * Synchronization: once a quorum acked the epoch, the leader persists currentEpoch and syncs
+ * each learner from its last zxid: DIFF when our log holds it, TRUNC to our last zxid when it
+ * is past our log, TRUNC to the zxid where the logs part and then the rest (Apache's
+ * TRUNC+DIFF) when it holds txns we do not, SNAP of our tree when it is older than log_min.
+ * Committed txns travel as PROPOSAL+COMMIT, the uncommitted tail as PROPOSAL (observers get
+ * it by INFORM later); then NEWLEADER. The learner ACKs NEWLEADER only once everything synced
+ * is durable and, after that, currentEpoch is persisted (ZOOKEEPER-4643/4646/4785: 3.8.0
+ * lost acknowledged writes by recording the epoch first). When a quorum of voters (the
+ * leader once its currentEpoch is on disk) acked NEWLEADER, the leader commits its history,
+ * sends UPTODATE and serves; later learners get UPTODATE right after their NEWLEADER ACK.
+ * Epoch files: PERSIST is completed by the driver (write, fsync) and answered with
+ * PERSISTED before anything else is stepped.
+ * Not here yet: the initLimit/syncLimit timeouts (the driver's timers), reconfig.
  *
- * The rules:
+ * The rules of broadcast:
  * - The leader assigns zxid = epoch << 32 | counter, appends it to its own log and sends
  *   PROPOSAL to every follower (observers get nothing yet).
  * - A follower appends each PROPOSAL in zxid order and, once the driver reports its log
@@ -63,26 +79,42 @@ struct quorum_member {
 };
 
 enum quorum_ev_type {
-	QUORUM_EV_PACKET,  /* a QuorumPacket from `from` (type, zxid) */
-	QUORUM_EV_DURABLE, /* our log is durable up to zxid */
-	QUORUM_EV_WRITE,   /* leader: a prepared client write wants a zxid */
-	QUORUM_EV_SYNC,    /* a client sync, with the driver's cookie */
-	QUORUM_EV_TICK,    /* leader: tickTime passed (a new PING round) */
+	QUORUM_EV_PACKET,     /* a QuorumPacket from `from` (type, zxid) */
+	QUORUM_EV_DURABLE,    /* our log (and an installed snapshot) is durable up to zxid */
+	QUORUM_EV_WRITE,      /* leader: a prepared client write wants a zxid */
+	QUORUM_EV_SYNC,       /* a client sync, with the driver's cookie */
+	QUORUM_EV_TICK,       /* leader: tickTime passed (a new PING round) */
+	QUORUM_EV_PERSISTED,  /* the epoch file `which` asked for is durable */
+	QUORUM_EV_DISCONNECT, /* leader: learner `from`'s connection is gone */
 };
+enum quorum_epoch_file { QUORUM_ACCEPTED_EPOCH, QUORUM_CURRENT_EPOCH };
 struct quorum_event {
 	enum quorum_ev_type type;
-	int64_t from;      /* PACKET: sender sid */
+	int64_t from;      /* PACKET, DISCONNECT: sender sid */
 	int32_t ptype;     /* PACKET: enum quorum_packet_type */
 	int64_t zxid;      /* PACKET, DURABLE */
+	int64_t epoch;     /* PACKET ACKEPOCH: the learner's currentEpoch, or -1 */
+	/* PACKET ACKEPOCH at the leader: the largest zxid in our log <= the learner's last
+	 * zxid (ev->zxid), or -1 when that is older than the oldest txn we can send (log_min):
+	 * the driver looks it up in its log. */
+	int64_t floor;
+	int32_t which;     /* PERSISTED: enum quorum_epoch_file */
 	uint64_t cookie;   /* SYNC: handed back in the answer */
 };
 
 enum quorum_act_type {
-	QUORUM_ACT_SEND,       /* packet (ptype, zxid) to `to`; a range: one per zxid in (from, zxid] */
+	QUORUM_ACT_SEND,       /* packet (ptype, zxid) to `to`, or a range of them */
 	QUORUM_ACT_APPEND,     /* append txn zxid to our log (the driver has its bytes) */
 	QUORUM_ACT_APPLY,      /* apply (from, zxid] to the tree, in order; replies to clients */
 	QUORUM_ACT_SYNC_DONE,  /* answer the client sync `cookie` */
-	QUORUM_ACT_LOOKING,    /* learner: drop the leader and elect; leader: drop learner `to` */
+	QUORUM_ACT_LOOKING,    /* learner: drop the leader and elect; leader: drop learner `to`,
+				* or step down itself when `to` is its own sid */
+	QUORUM_ACT_PERSIST,    /* write epoch file `which` = epoch, fsync, then step PERSISTED;
+				* nothing else may be stepped in between */
+	QUORUM_ACT_TRUNCATE,   /* cut our log after zxid (before the next step); a tree holding
+				* txns past it is reloaded up to it */
+	QUORUM_ACT_SNAP,       /* learner: the snapshot that follows SNAP replaces tree and log,
+				* at zxid; durable once the driver says DURABLE >= zxid */
 };
 struct quorum_action {
 	enum quorum_act_type type;
@@ -90,6 +122,10 @@ struct quorum_action {
 	int32_t ptype;
 	int64_t from, zxid; /* SEND ranges (COMMIT, INFORM, ACK) and APPLY: (from, zxid] */
 	int32_t count;      /* SEND SYNC: that many answers, one packet each */
+	bool range;         /* SEND: one packet per zxid of our log in (from, zxid] */
+	bool with_commit;   /* SEND PROPOSAL range: each PROPOSAL followed by its COMMIT */
+	int64_t epoch;      /* SEND ACKEPOCH: its int; PERSIST: the value */
+	int32_t which;      /* PERSIST: enum quorum_epoch_file */
 	uint64_t cookie;
 };
 struct quorum_actions {
@@ -110,8 +146,22 @@ struct quorum_leader_sync {
 	int32_t member;    /* whose client (index into members) */
 };
 
+enum quorum_phase { QUORUM_DISCOVERY, QUORUM_SYNCHRONIZATION, QUORUM_BROADCAST };
+/* Where each learner is, at the leader. SYNCING and later are "forwarding": they get every
+ * new PROPOSAL/COMMIT/INFORM/PING after their sync stream. */
+enum quorum_lstate { QL_NONE, QL_INFO, QL_EPOCH_ACKED, QL_SYNCING, QL_NEWLEADER_ACKED, QL_UPTODATE };
+
 struct quorum_leader {
-	int64_t my_sid, epoch;
+	int64_t my_sid, epoch;               /* epoch: the new one, once decided */
+	enum quorum_phase phase;
+	bool epoch_decided, accepted_persisted, epoch_acked, current_persisted;
+	int64_t accepted_epoch, current_epoch; /* ours, as on disk */
+	int64_t history_end;                 /* our last zxid when we took over */
+	int64_t log_min;                     /* oldest zxid a DIFF may start after */
+	uint8_t lstate[QUORUM_SERVERS_MAX];  /* enum quorum_lstate */
+	int64_t info_epoch[QUORUM_SERVERS_MAX];
+	int64_t sync_end[QUORUM_SERVERS_MAX]; /* the sync stream ended here */
+	int64_t ack_last[QUORUM_SERVERS_MAX], ack_floor[QUORUM_SERVERS_MAX]; /* from ACKEPOCH */
 	int nmembers, me, nvoters;
 	struct quorum_member members[QUORUM_SERVERS_MAX];
 	int64_t acked[QUORUM_SERVERS_MAX];   /* durable-up-to per member (ours: our log) */
@@ -127,8 +177,14 @@ struct quorum_leader {
 };
 
 struct quorum_learner {
-	int64_t my_sid, leader_sid, epoch;
+	int64_t my_sid, leader_sid, epoch;   /* epoch: the leader's, from LEADERINFO */
 	bool observer;
+	enum quorum_phase phase;
+	int64_t accepted_epoch, current_epoch;
+	bool persisting;                     /* a PERSIST is out; only PERSISTED may come */
+	bool sync_started;                   /* DIFF, TRUNC or SNAP came */
+	bool newleader_pending, newleader_acked;
+	int64_t newleader_zxid;
 	int64_t appended, durable, acked, committed, applied;
 	struct quorum_sync syncs[QUORUM_SYNCS_MAX];
 	int nsyncs;
@@ -145,6 +201,20 @@ int quorum_leader_step(struct quorum_leader *l, const struct quorum_event *ev,
 		       struct quorum_actions *out);
 int quorum_learner_init(struct quorum_learner *f, int64_t my_sid, int64_t leader_sid,
 			int64_t epoch, int64_t last_zxid, bool observer);
+
+/* Discovery and synchronization first (what follows an election). The leader: our epoch
+ * files, our log's last zxid (durable: what recovery found), the last zxid we know is
+ * committed (our tree holds it; the rest of our log is committed by the NEWLEADER quorum),
+ * and log_min, the oldest zxid after which our log holds every txn (a learner older than
+ * that gets a SNAP). The learner: the same files and log, and what its tree holds. Both may
+ * emit actions at once (a lone voter decides; a learner sends FOLLOWERINFO/OBSERVERINFO). */
+int quorum_leader_start(struct quorum_leader *l, int64_t my_sid,
+			const struct quorum_member *members, int n, int64_t accepted_epoch,
+			int64_t current_epoch, int64_t last_zxid, int64_t committed_zxid,
+			int64_t log_min, struct quorum_actions *out);
+int quorum_learner_start(struct quorum_learner *f, int64_t my_sid, int64_t leader_sid,
+			 int64_t accepted_epoch, int64_t current_epoch, int64_t last_zxid,
+			 int64_t applied_zxid, bool observer, struct quorum_actions *out);
 int quorum_learner_step(struct quorum_learner *f, const struct quorum_event *ev,
 			struct quorum_actions *out);
 

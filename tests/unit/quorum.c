@@ -1,12 +1,16 @@
-/* Proves ZAB's broadcast machines (zab/quorum.c) in a deterministic in-test cluster of 1, 3
- * and 5 voters (+ observers): FIFO links with seeded delays and partitions, per-node logs
- * whose durability lags at random. Checked after every step: no two nodes apply different
- * txns at one zxid; each node applies a gapless, growing prefix; a commit is backed by a
- * quorum of voters whose logs really are durable; a follower ACKs only what is durable; a
- * sync answer covers every write acknowledged before the sync was submitted. At the end
- * (healed, quiet) every node's log holds every acknowledged write. A leader cut off from
- * its quorum commits nothing and answers no sync; the window bound refuses writes. Every
- * failure prints SEED=n; QUORUM_SEED=n replays just that seed. */
+/* Proves ZAB's leader and learner machines (zab/quorum.c) in a deterministic in-test
+ * cluster of 1, 3 and 5 voters (+ observers): FIFO links with seeded delays and partitions,
+ * per-node logs whose durability lags at random, epoch files, learners that crash (keeping
+ * only their durable log and epoch files) and resync. Checked after every step: no two nodes
+ * apply different txns at one zxid; each node applies a gapless, growing prefix of committed
+ * txns; a commit is backed by a quorum of voters whose logs really are durable; a follower
+ * ACKs only what is durable; ACKEPOCH follows a durable acceptedEpoch; NEWLEADER is ACKed
+ * only after the synced log and then currentEpoch are durable; TRUNC never cuts an applied
+ * txn; a sync answer covers everything the leader had proposed when the sync was submitted.
+ * At the end (healed, quiet) every node's log holds every acknowledged write. Scenarios:
+ * fresh ensembles, lagging follower (DIFF), far behind (SNAP), ex-leader with uncommitted
+ * proposals (TRUNC), a leader cut off from its quorum (commits nothing, answers no sync).
+ * Every failure prints SEED=n; QUORUM_SEED=n replays just that seed. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -23,6 +27,7 @@
 #define LOGMAX 4096
 #define LINKQ 4096 /* per link */
 #define COOKIES 4096
+#define AMAP 16384 /* zxid -> txn applied there, open addressing */
 #define EPOCH 3
 #define BASE_ZXID ((int64_t)2 << 32 | 5) /* what synchronization left everyone with */
 #define Z(c) ((int64_t)EPOCH << 32 | (int64_t)(c))
@@ -36,7 +41,7 @@ struct msg {
 	uint64_t at, seq;
 	int from, to;
 	int32_t ptype;
-	int64_t zxid;
+	int64_t zxid, epoch;
 	uint64_t val; /* PROPOSAL/INFORM: the txn */
 };
 
@@ -46,7 +51,10 @@ struct node {
 	struct entry log[LOGMAX];
 	int nlog, ndurable;
 	int64_t applied;
-	bool lost;
+	int64_t accepted_file, current_file; /* the epoch files */
+	bool snap_pending;                   /* an installed snapshot not yet durable */
+	int64_t snap_zxid;
+	bool down;
 };
 
 struct sim {
@@ -61,7 +69,10 @@ struct sim {
 		int head, n;
 	} link[NMAX][NMAX];
 	int nq;
-	uint64_t applied_val[LOGMAX];  /* by counter of EPOCH: the txn every node applied there */
+	struct { int64_t zxid; uint64_t val; } amap[AMAP]; /* the txn every node applied there */
+	int64_t log_min;               /* the leader's oldest DIFF-able zxid */
+	int32_t sync_kind[NMAX];       /* the last DIFF/TRUNC/SNAP each learner got */
+	bool allow_looking;
 	int64_t acked_max;             /* highest zxid applied anywhere: acknowledged to a client */
 	int64_t sync_need[COOKIES];    /* per cookie: zxid the answer must cover; -1 answered,
 					* -2 refused */
@@ -71,6 +82,18 @@ struct sim {
 };
 
 static uint64_t rnd(struct sim *s) { return t_xorshift(&s->rng); }
+
+static uint64_t *amap_slot(struct sim *s, int64_t zxid)
+{
+	for (uint64_t h = (uint64_t)zxid * 0x9e3779b97f4a7c15ull >> 50;; h = (h + 1) % AMAP) {
+		if (s->amap[h].zxid == zxid)
+			return &s->amap[h].val;
+		if (s->amap[h].zxid == 0) {
+			s->amap[h].zxid = zxid;
+			return &s->amap[h].val;
+		}
+	}
+}
 #define SEEDF "SEED=%llu: "
 #define SEEDA (unsigned long long)s->seed
 
@@ -100,7 +123,7 @@ static struct sim *sim_new(uint64_t seed, int nvoters, int nobservers)
 
 static int64_t durable_zxid(const struct node *nd)
 {
-	return nd->ndurable ? nd->log[nd->ndurable - 1].zxid : BASE_ZXID;
+	return nd->ndurable ? nd->log[nd->ndurable - 1].zxid : 0;
 }
 
 static const struct entry *log_find(const struct node *nd, int64_t zxid)
@@ -132,20 +155,65 @@ static void enqueue(struct sim *s, int from, int to, int32_t ptype, int64_t zxid
 
 static void step(struct sim *s, int i, const struct quorum_event *ev);
 
+/* Index of the first entry of nd's log above zxid. */
+static int log_after(const struct node *nd, int64_t zxid)
+{
+	int lo = 0, hi = nd->nlog;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (nd->log[mid].zxid <= zxid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* A range send becomes one packet per zxid, as the driver would write them. */
 static void do_send(struct sim *s, int i, const struct quorum_action *a)
 {
 	int to = (int)a->to - 1;
 	cr_assert(to >= 0 && to < s->n && to != i, SEEDF "send to %lld", SEEDA, (long long)a->to);
-	if (a->ptype == QP_COMMIT || a->ptype == QP_INFORM || a->ptype == QP_ACK) {
+	if (a->range && a->ptype != QP_PROPOSAL) {
+		cr_assert(a->ptype == QP_COMMIT || a->ptype == QP_INFORM || a->ptype == QP_ACK);
 		cr_assert_lt(a->from, a->zxid, SEEDF "empty range", SEEDA);
-		cr_assert_eq(a->ptype == QP_INFORM, !s->members[to].voter, SEEDF, SEEDA);
-		for (int64_t z = a->from < Z(0) ? Z(1) : a->from + 1; z <= a->zxid; z++) {
-			const struct entry *e = log_find(&s->node[i], z);
-			cr_assert_not_null(e, SEEDF "node %d sends %lld it has not logged", SEEDA, i + 1,
-					   (long long)z);
-			enqueue(s, i, to, a->ptype, z, e->val);
+		cr_assert(a->ptype == QP_ACK || (a->ptype == QP_INFORM) == !s->members[to].voter,
+			  SEEDF, SEEDA);
+		cr_assert(a->ptype != QP_ACK || i != 0, SEEDF, SEEDA);
+		const struct node *nd = &s->node[a->ptype == QP_ACK ? i : 0];
+		int k = log_after(nd, a->from);
+		cr_assert(k < nd->nlog && nd->log[k].zxid <= a->zxid, SEEDF "range not logged", SEEDA);
+		for (; k < nd->nlog && nd->log[k].zxid <= a->zxid; k++)
+			enqueue(s, i, to, a->ptype, nd->log[k].zxid, nd->log[k].val);
+		return;
+	}
+	if (a->range) { /* a sync stream */
+		cr_assert_eq(i, 0);
+		const struct node *nd = &s->node[i];
+		for (int k = log_after(nd, a->from); k < nd->nlog && nd->log[k].zxid <= a->zxid; k++) {
+			enqueue(s, i, to, QP_PROPOSAL, nd->log[k].zxid, nd->log[k].val);
+			if (a->with_commit)
+				enqueue(s, i, to, QP_COMMIT, nd->log[k].zxid, 0);
 		}
+		return;
+	}
+	if (a->ptype == QP_ACK) { /* of NEWLEADER: the single ACKs */
+		const struct node *nd = &s->node[i];
+		cr_assert_eq(nd->ndurable, nd->nlog, SEEDF "node %d acks NEWLEADER before its log is durable",
+			     SEEDA, i + 1);
+		cr_assert(!nd->snap_pending, SEEDF "NEWLEADER acked before the snapshot is durable", SEEDA);
+		cr_assert_eq(nd->current_file, a->zxid >> 32,
+			     SEEDF "node %d acks NEWLEADER before currentEpoch is on disk", SEEDA, i + 1);
+	}
+	if (a->ptype == QP_UPTODATE) /* the leader serves only under a durable currentEpoch */
+		cr_assert_eq(s->node[0].current_file, s->node[0].l.epoch, SEEDF "UPTODATE before the "
+			     "leader's currentEpoch is on disk", SEEDA);
+	if (a->ptype == QP_ACKEPOCH) {
+		cr_assert_eq(s->node[i].accepted_file, s->node[i].f.epoch,
+			     SEEDF "ACKEPOCH before acceptedEpoch is on disk", SEEDA);
+		struct link *lk = &s->link[i][to];
+		enqueue(s, i, to, a->ptype, a->zxid, 0);
+		lk->q[(lk->head + lk->n - 1) % LINKQ].epoch = a->epoch;
 		return;
 	}
 	if (a->ptype == QP_SYNC) {
@@ -168,13 +236,14 @@ static void do_apply(struct sim *s, int i, const struct quorum_action *a)
 	cr_assert_eq(a->from, nd->applied, SEEDF "node %d applies from %llx, has %llx", SEEDA, i + 1,
 		     (unsigned long long)a->from, (unsigned long long)nd->applied);
 	cr_assert_gt(a->zxid, a->from, SEEDF "applied prefix shrinks", SEEDA);
-	for (int64_t z = a->from < Z(0) ? Z(1) : a->from + 1; z <= a->zxid; z++) {
-		const struct entry *e = log_find(nd, z);
-		cr_assert_not_null(e, SEEDF "node %d applies %llx it has not logged", SEEDA, i + 1,
-				   (unsigned long long)z);
+	cr_assert_not_null(log_find(nd, a->zxid), SEEDF "node %d applies %llx it has not logged",
+			   SEEDA, i + 1, (unsigned long long)a->zxid);
+	for (int k = log_after(nd, a->from); k < nd->nlog && nd->log[k].zxid <= a->zxid; k++) {
+		const struct entry *e = &nd->log[k];
+		int64_t z = e->zxid;
 		cr_assert_leq(z, s->node[0].l.committed, SEEDF "node %d applies uncommitted %llx",
 			      SEEDA, i + 1, (unsigned long long)z);
-		uint64_t *v = &s->applied_val[z & 0xffffffff];
+		uint64_t *v = amap_slot(s, z);
 		cr_assert(*v == 0 || *v == e->val, SEEDF "two txns applied at %llx", SEEDA,
 			  (unsigned long long)z);
 		*v = e->val;
@@ -191,6 +260,25 @@ static void do_apply(struct sim *s, int i, const struct quorum_action *a)
 		s->acked_max = a->zxid;
 }
 
+/* The snapshot the leader streams after SNAP: its tree at zxid, which stands for the txns
+ * up to there; durable once written. */
+static void do_snap(struct sim *s, int i, int64_t zxid)
+{
+	struct node *nd = &s->node[i];
+	const struct node *ld = &s->node[0];
+	nd->nlog = 0;
+	for (int k = 0; k < ld->nlog && ld->log[k].zxid <= zxid; k++) {
+		uint64_t *v = amap_slot(s, ld->log[k].zxid);
+		cr_assert(*v == 0 || *v == ld->log[k].val, SEEDF, SEEDA);
+		*v = ld->log[k].val;
+		nd->log[nd->nlog++] = ld->log[k];
+	}
+	nd->ndurable = 0;
+	nd->applied = zxid;
+	nd->snap_pending = true;
+	nd->snap_zxid = zxid;
+}
+
 static void act(struct sim *s, int i, const struct quorum_actions *acts)
 {
 	struct node *nd = &s->node[i];
@@ -198,13 +286,13 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 		const struct quorum_action *a = &acts->a[k];
 		switch (a->type) {
 		case QUORUM_ACT_SEND:
-			if (a->ptype == QP_ACK)
+			if (a->ptype == QP_ACK && a->range)
 				cr_assert_leq(a->zxid, durable_zxid(nd), SEEDF "ACK before durable", SEEDA);
 			do_send(s, i, a);
 			break;
 		case QUORUM_ACT_APPEND: {
 			cr_assert_lt(nd->nlog, LOGMAX);
-			int64_t last = nd->nlog ? nd->log[nd->nlog - 1].zxid : BASE_ZXID;
+			int64_t last = nd->nlog ? nd->log[nd->nlog - 1].zxid : 0;
 			cr_assert_gt(a->zxid, last, SEEDF "append out of order", SEEDA);
 			/* The leader's driver made the txn; a learner's came in the packet. */
 			uint64_t val = i == 0 ? s->next_val++ : s->incoming_val;
@@ -216,7 +304,7 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 			break;
 		case QUORUM_ACT_SYNC_DONE: {
 			uint64_t c = a->cookie;
-			cr_assert(c < s->next_cookie && s->sync_need[c] >= BASE_ZXID && s->sync_node[c] == i,
+			cr_assert(c < s->next_cookie && s->sync_need[c] >= 0 && s->sync_node[c] == i,
 				  SEEDF "bad or repeated sync answer", SEEDA);
 			cr_assert_geq(nd->applied, s->sync_need[c],
 				      SEEDF "sync at node %d answered before %llx applied", SEEDA, i + 1,
@@ -226,8 +314,28 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 			break;
 		}
 		case QUORUM_ACT_LOOKING:
-			cr_assert_fail(SEEDF "node %d says LOOKING in a fault-free run", SEEDA, i + 1);
+			cr_assert(s->allow_looking, SEEDF "node %d says LOOKING in a fault-free run", SEEDA, i + 1);
+			nd->down = true;
 			break;
+		case QUORUM_ACT_PERSIST:
+			if (a->which == QUORUM_ACCEPTED_EPOCH)
+				nd->accepted_file = a->epoch;
+			else
+				nd->current_file = a->epoch;
+			break;
+		case QUORUM_ACT_TRUNCATE:
+			cr_assert_leq(nd->applied, a->zxid, SEEDF "TRUNC under an applied txn", SEEDA);
+			nd->nlog = log_after(nd, a->zxid);
+			if (nd->ndurable > nd->nlog)
+				nd->ndurable = nd->nlog;
+			break;
+		case QUORUM_ACT_SNAP:
+			do_snap(s, i, a->zxid);
+			break;
+		}
+		if (a->type == QUORUM_ACT_PERSIST) { /* done before anything else */
+			struct quorum_event ev = { .type = QUORUM_EV_PERSISTED, .which = a->which };
+			step(s, i, &ev);
 		}
 	}
 }
@@ -235,9 +343,11 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 static void step(struct sim *s, int i, const struct quorum_event *ev)
 {
 	struct quorum_actions acts = { 0 };
+	if (s->node[i].down)
+		return;
 	int rc = i == 0 ? quorum_leader_step(&s->node[0].l, ev, &acts)
 			: quorum_learner_step(&s->node[i].f, ev, &acts);
-	if (rc == -EBUSY) {
+	if (rc == -EBUSY || rc == -EAGAIN) {
 		cr_assert_eq(acts.n, 0);
 		s->busy++;
 		return;
@@ -270,8 +380,17 @@ static bool deliver_one(struct sim *s)
 	if (m.at > s->now)
 		s->now = m.at;
 	s->incoming_val = m.val; /* a PROPOSAL's or INFORM's txn rides in the packet */
+	if ((m.ptype == QP_DIFF || m.ptype == QP_TRUNC || m.ptype == QP_SNAP) && !s->node[m.to].down)
+		s->sync_kind[m.to] = m.ptype;
 	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = m.from + 1, .ptype = m.ptype,
-				   .zxid = m.zxid };
+				   .zxid = m.zxid, .epoch = m.epoch };
+	if (m.ptype == QP_ACKEPOCH) { /* the leader's driver looks the learner's zxid up */
+		const struct node *ld = &s->node[0];
+		int k = log_after(ld, m.zxid);
+		ev.floor = k > 0 ? ld->log[k - 1].zxid : 0;
+		if (ev.floor < s->log_min)
+			ev.floor = -1;
+	}
 	step(s, m.to, &ev);
 	return true;
 }
@@ -279,10 +398,18 @@ static bool deliver_one(struct sim *s)
 static void make_durable(struct sim *s, int i, bool all)
 {
 	struct node *nd = &s->node[i];
+	if (nd->ndurable == nd->nlog && nd->snap_pending) {
+		nd->snap_pending = false;
+		struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = nd->snap_zxid };
+		step(s, i, &ev);
+		return;
+	}
 	if (nd->ndurable == nd->nlog)
 		return;
 	int upto = all ? nd->nlog : nd->ndurable + 1 + (int)(rnd(s) % (uint64_t)(nd->nlog - nd->ndurable));
 	nd->ndurable = upto;
+	if (upto == nd->nlog)
+		nd->snap_pending = false;
 	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = nd->log[upto - 1].zxid };
 	step(s, i, &ev);
 }
@@ -342,12 +469,21 @@ static void quiesce(struct sim *s)
 	for (int round = 0; round < 10000; round++) {
 		bool any = false;
 		for (int i = 0; i < s->n; i++)
-			if (s->node[i].ndurable < s->node[i].nlog) {
+			if (s->node[i].ndurable < s->node[i].nlog || s->node[i].snap_pending) {
 				make_durable(s, i, true);
 				any = true;
 			}
 		while (deliver_one(s))
 			any = true;
+		/* Pings go on each tick: a round some voter missed (it was resyncing) is
+		 * overtaken by a later one. */
+		bool waiting = false;
+		for (uint64_t c = 0; c < s->next_cookie; c++)
+			waiting |= s->sync_need[c] >= 0;
+		if (waiting && s->node[0].l.phase == QUORUM_BROADCAST && round < 100) {
+			tick(s);
+			any = true;
+		}
 		if (!any)
 			break;
 	}
@@ -358,9 +494,11 @@ static void quiesce(struct sim *s)
 	for (int i = 0; i < s->n; i++) {
 		cr_assert_eq(s->node[i].applied, committed, SEEDF "node %d applied %llx of %llx", SEEDA,
 			     i + 1, (unsigned long long)s->node[i].applied, (unsigned long long)committed);
-		for (int64_t z = Z(1); z <= committed; z++) {
+		const struct node *ld = &s->node[0];
+		for (int k = 0; k < ld->nlog && ld->log[k].zxid <= committed; k++) {
+			int64_t z = ld->log[k].zxid;
 			const struct entry *e = log_find(&s->node[i], z);
-			cr_assert(e && e->val == s->applied_val[z & 0xffffffff],
+			cr_assert(e && e->val == *amap_slot(s, z),
 				  SEEDF "node %d lacks acknowledged %llx", SEEDA, i + 1, (unsigned long long)z);
 		}
 	}
@@ -634,4 +772,320 @@ Test(quorum, durable_past_the_log_is_a_driver_bug, .signal = SIGABRT)
 	struct quorum_actions a = { 0 };
 	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = Z(1) };
 	quorum_learner_step(&f, &ev, &a);
+}
+
+/* ---- discovery and synchronization, then broadcast ---- */
+
+#define ZE(e, c) ((int64_t)(e) << 32 | (int64_t)(c))
+
+static uint64_t hist_val(int64_t zxid) { return (uint64_t)zxid * 7 + 3; }
+#define TAIL_BIT (1ull << 63) /* marks a txn only one node logged */
+
+/* Node i before the election: epoch files, and a log of the shared history's txns
+ * ZE(e, 1..n) for each (e, n) pair, then `ntail` txns of its own after them in epoch
+ * tail_epoch (never committed: values nobody else has). */
+static void give(struct sim *s, int i, int64_t accepted, int64_t current, const int (*hist)[2],
+		 int nhist, int64_t tail_epoch, int ntail, int tail_from)
+{
+	struct node *nd = &s->node[i];
+	nd->accepted_file = accepted;
+	nd->current_file = current;
+	nd->nlog = 0;
+	for (int h = 0; h < nhist; h++)
+		for (int c = 1; c <= hist[h][1]; c++) {
+			int64_t z = ZE(hist[h][0], c);
+			nd->log[nd->nlog++] = (struct entry){ .zxid = z, .val = hist_val(z) };
+		}
+	for (int c = 0; c < ntail; c++)
+		nd->log[nd->nlog++] = (struct entry){ .zxid = ZE(tail_epoch, tail_from + c),
+						      .val = TAIL_BIT | (uint64_t)(i * 1000 + c) };
+	nd->ndurable = nd->nlog;
+}
+
+static struct sim *sim_blank(uint64_t seed, int nvoters, int nobservers)
+{
+	struct sim *s = sim_new(seed, nvoters, nobservers);
+	for (int i = 0; i < s->n; i++)
+		memset(&s->node[i], 0, sizeof s->node[i]);
+	s->acked_max = 0;
+	return s;
+}
+
+static int64_t last_of(const struct node *nd) { return nd->nlog ? nd->log[nd->nlog - 1].zxid : 0; }
+
+/* Start everyone after an election that chose node 0; `committed`: what the old ensemble
+ * committed (every tree holds its prefix of it). */
+static void boot_node(struct sim *s, int i, int64_t committed)
+{
+	struct node *nd = &s->node[i];
+	nd->applied = 0;
+	for (int k = 0; k < nd->nlog && nd->log[k].zxid <= committed && !(nd->log[k].val & TAIL_BIT); k++) {
+		*amap_slot(s, nd->log[k].zxid) = nd->log[k].val;
+		nd->applied = nd->log[k].zxid;
+	}
+	nd->down = false;
+	struct quorum_actions acts = { 0 };
+	if (i == 0)
+		cr_assert_eq(quorum_leader_start(&nd->l, 1, s->members, s->n, nd->accepted_file,
+						 nd->current_file, last_of(nd), nd->applied, s->log_min,
+						 &acts), 0);
+	else
+		cr_assert_eq(quorum_learner_start(&nd->f, i + 1, 1, nd->accepted_file, nd->current_file,
+						  last_of(nd), nd->applied, i >= s->nvoters, &acts), 0);
+	act(s, i, &acts);
+}
+
+static void boot(struct sim *s, int64_t committed)
+{
+	for (int i = 0; i < s->n; i++)
+		boot_node(s, i, committed);
+}
+
+/* Deliver and flush at random until the leader serves. */
+static void until_established(struct sim *s)
+{
+	for (int k = 0; k < 100000 && s->node[0].l.phase != QUORUM_BROADCAST; k++) {
+		if (rnd(s) % 3 == 0)
+			make_durable(s, (int)(rnd(s) % (uint64_t)s->n), false);
+		else if (!deliver_one(s))
+			make_durable(s, (int)(rnd(s) % (uint64_t)s->n), true);
+	}
+	cr_assert_eq(s->node[0].l.phase, QUORUM_BROADCAST, SEEDF "never established", SEEDA);
+}
+
+/* A learner crashes (its links and undurable log die with it) and comes back through
+ * discovery and sync; the leader sees the disconnect. */
+static void restart_learner(struct sim *s, int i)
+{
+	struct node *nd = &s->node[i];
+	for (int j = 0; j < s->n; j++) {
+		s->nq -= s->link[i][j].n + s->link[j][i].n;
+		s->link[i][j].n = s->link[j][i].n = 0;
+	}
+	if (nd->snap_pending)
+		nd->ndurable = 0; /* the snapshot never reached the disk: an empty dataDir */
+	nd->snap_pending = false;
+	nd->nlog = nd->ndurable;
+	for (uint64_t c = 0; c < s->next_cookie; c++)
+		if (s->sync_node[c] == i && s->sync_need[c] >= 0)
+			s->sync_need[c] = -2; /* its clients lost their connection, and their syncs */
+	struct quorum_event ev = { .type = QUORUM_EV_DISCONNECT, .from = i + 1 };
+	step(s, 0, &ev);
+	int64_t keep = nd->applied < last_of(nd) ? nd->applied : last_of(nd);
+	boot_node(s, i, keep);
+}
+
+static void settle_and_serve(struct sim *s, int steps, bool restarts)
+{
+	until_established(s);
+	for (int k = 0; k < steps; k++) {
+		if (restarts && rnd(s) % 500 == 0)
+			restart_learner(s, 1 + (int)(rnd(s) % (uint64_t)(s->n - 1)));
+		else
+			sim_step(s);
+	}
+	quiesce(s);
+	for (int i = 1; i < s->n; i++)
+		cr_assert_eq(s->node[i].f.phase, QUORUM_BROADCAST, SEEDF "node %d not serving", SEEDA, i + 1);
+}
+
+Test(quorum, fresh_ensembles_elect_sync_and_serve, .timeout = 60)
+{
+	for (int shape = 0; shape < 4; shape++) {
+		int nv = shape == 0 ? 3 : shape == 1 ? 5 : shape == 2 ? 3 : 1;
+		int no = shape >= 2 ? 2 : 0;
+		FOR_SEEDS(seed, 15) {
+			struct sim *s = sim_blank(seed, nv, no);
+			boot(s, 0);
+			settle_and_serve(s, 2000, false);
+			cr_assert_eq(s->node[0].l.epoch, 1);
+			for (int i = 1; i < s->n; i++)
+				cr_assert_eq(s->sync_kind[i], QP_DIFF);
+			for (int i = 0; i < s->n; i++)
+				cr_assert(s->node[i].current_file == 1 && s->node[i].accepted_file == 1);
+			free(s);
+		}
+	}
+}
+
+/* Learners crash and rejoin during broadcast: each comes back through DIFF (or TRUNC,
+ * SNAP) and the invariants hold across. */
+Test(quorum, learners_restart_and_resync_during_broadcast, .timeout = 60)
+{
+	FOR_SEEDS(seed, 30) {
+		struct sim *s = sim_blank(seed, seed % 2 ? 3 : 5, seed % 3 ? 0 : 1);
+		boot(s, 0);
+		settle_and_serve(s, 4000, true);
+		free(s);
+	}
+}
+
+static const int hist2[][2] = { { 1, 50 } };
+
+Test(quorum, lagging_follower_gets_diff, .timeout = 30)
+{
+	FOR_SEEDS(seed, 20) {
+		struct sim *s = sim_blank(seed, 3, 1);
+		const int lag[][2] = { { 1, 30 } };
+		give(s, 0, 1, 1, hist2, 1, 0, 0, 0);
+		give(s, 1, 1, 1, lag, 1, 0, 0, 0);
+		give(s, 2, 1, 1, hist2, 1, 0, 0, 0);
+		give(s, 3, 1, 1, lag, 1, 0, 0, 0);
+		boot(s, ZE(1, 25));
+		settle_and_serve(s, 1000, false);
+		cr_assert_eq(s->node[0].l.epoch, 2);
+		for (int i = 1; i < s->n; i++)
+			cr_assert_eq(s->sync_kind[i], QP_DIFF, SEEDF "node %d", SEEDA, i + 1);
+		free(s);
+	}
+}
+
+Test(quorum, far_behind_gets_snap, .timeout = 30)
+{
+	FOR_SEEDS(seed, 20) {
+		struct sim *s = sim_blank(seed, 3, 1);
+		const int far[][2] = { { 1, 10 } };
+		s->log_min = ZE(1, 20); /* the leader's log was purged below this */
+		give(s, 0, 1, 1, hist2, 1, 0, 0, 0);
+		give(s, 1, 1, 1, far, 1, 0, 0, 0);
+		give(s, 2, 1, 1, hist2, 1, 0, 0, 0);
+		give(s, 3, 0, 0, NULL, 0, 0, 0, 0); /* an observer with an empty dataDir */
+		boot(s, ZE(1, 45));
+		settle_and_serve(s, 1000, false);
+		cr_assert_eq(s->sync_kind[1], QP_SNAP, SEEDF, SEEDA);
+		cr_assert_eq(s->sync_kind[2], QP_DIFF, SEEDF, SEEDA);
+		cr_assert_eq(s->sync_kind[3], QP_SNAP, SEEDF, SEEDA);
+		free(s);
+	}
+}
+
+/* Node 3 led epoch 1 and logged proposals no one else has; epoch 2 went on without it.
+ * It is truncated back to the history and then diffed, its own txns gone. */
+Test(quorum, ex_leader_with_uncommitted_proposals_gets_trunc, .timeout = 30)
+{
+	FOR_SEEDS(seed, 20) {
+		struct sim *s = sim_blank(seed, 3, 0);
+		const int h[][2] = { { 1, 30 }, { 2, 10 } };
+		const int old[][2] = { { 1, 30 } };
+		give(s, 0, 2, 2, h, 2, 0, 0, 0);
+		give(s, 1, 2, 2, h, 2, 0, 0, 0);
+		give(s, 2, 1, 1, old, 1, 1, 10, 31); /* ZE(1, 31..40), uncommitted */
+		boot(s, ZE(2, 5));
+		settle_and_serve(s, 1000, false);
+		cr_assert_eq(s->sync_kind[2], QP_TRUNC, SEEDF, SEEDA);
+		for (int k = 0; k < s->node[2].nlog; k++)
+			cr_assert(!(s->node[2].log[k].val & TAIL_BIT), SEEDF "an uncommitted txn survived",
+				  SEEDA);
+		free(s);
+	}
+}
+
+/* A learner whose log runs past the leader's (more txns of epoch 1, while the leader and
+ * a quorum went on to epoch 2 and logged nothing in it) is cut back. */
+Test(quorum, follower_past_the_leader_gets_trunc, .timeout = 30)
+{
+	FOR_SEEDS(seed, 20) {
+		struct sim *s = sim_blank(seed, 3, 0);
+		give(s, 0, 2, 2, hist2, 1, 0, 0, 0);
+		give(s, 1, 2, 2, hist2, 1, 0, 0, 0);
+		give(s, 2, 1, 1, hist2, 1, 1, 5, 51);
+		boot(s, ZE(1, 50));
+		settle_and_serve(s, 1000, false);
+		cr_assert_eq(s->sync_kind[2], QP_TRUNC, SEEDF, SEEDA);
+		free(s);
+	}
+}
+
+/* A learner ahead of the leader in (currentEpoch, zxid), while the epoch is being acked,
+ * makes it step down. */
+Test(quorum, leader_behind_a_learner_steps_down)
+{
+	struct sim *s = sim_blank(1, 3, 0);
+	s->allow_looking = true;
+	const int more[][2] = { { 1, 60 } };
+	give(s, 0, 1, 1, hist2, 1, 0, 0, 0);
+	give(s, 1, 1, 1, more, 1, 0, 0, 0);
+	give(s, 2, 1, 1, hist2, 1, 0, 0, 0);
+	s->cut[0][2] = s->cut[2][0] = true; /* the leader needs node 2's ack */
+	boot(s, ZE(1, 40));
+	for (int k = 0; k < 1000 && deliver_one(s); k++)
+		;
+	cr_assert(s->node[0].down);
+	cr_assert_eq(s->node[0].l.phase, QUORUM_DISCOVERY);
+	free(s);
+}
+
+Test(quorum, discovery_persists_epochs_in_order)
+{
+	/* A learner: LEADERINFO of a new epoch asks to persist acceptedEpoch and sends nothing
+	 * until that is durable; NEWLEADER waits for the synced log, then currentEpoch. */
+	struct quorum_learner f;
+	struct quorum_actions a = { 0 };
+	cr_assert_eq(quorum_learner_start(&f, 2, 1, 1, 1, ZE(1, 3), ZE(1, 3), false, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].ptype == QP_FOLLOWERINFO && a.a[0].zxid == ZE(1, 0));
+	a = one(&f, QP_LEADERINFO, ZE(2, 0));
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_PERSIST && a.a[0].which == QUORUM_ACCEPTED_EPOCH &&
+		  a.a[0].epoch == 2);
+	struct quorum_event ev = { .type = QUORUM_EV_PERSISTED, .which = QUORUM_ACCEPTED_EPOCH };
+	a.n = 0;
+	cr_assert_eq(quorum_learner_step(&f, &ev, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].ptype == QP_ACKEPOCH && a.a[0].zxid == ZE(1, 3) && a.a[0].epoch == 1);
+	a = one(&f, QP_DIFF, ZE(1, 5));
+	cr_assert_eq(a.n, 0);
+	a = one(&f, QP_PROPOSAL, ZE(1, 4));
+	a = one(&f, QP_PROPOSAL, ZE(1, 5));
+	a = one(&f, QP_NEWLEADER, ZE(2, 0));
+	cr_assert_eq(a.n, 0); /* ZE(1, 4..5) are not durable yet */
+	struct quorum_event d = { .type = QUORUM_EV_DURABLE, .zxid = ZE(1, 4) };
+	a.n = 0;
+	cr_assert_eq(quorum_learner_step(&f, &d, &a), 0);
+	cr_assert_eq(a.n, 0);
+	d.zxid = ZE(1, 5);
+	cr_assert_eq(quorum_learner_step(&f, &d, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_PERSIST && a.a[0].which == QUORUM_CURRENT_EPOCH);
+	ev.which = QUORUM_CURRENT_EPOCH;
+	a.n = 0;
+	cr_assert_eq(quorum_learner_step(&f, &ev, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].ptype == QP_ACK && a.a[0].zxid == ZE(2, 0));
+	/* A stale leader's LEADERINFO (older than accepted) is refused. */
+	a.n = 0;
+	cr_assert_eq(quorum_learner_start(&f, 2, 1, 3, 2, 0, 0, false, &a), 0);
+	a = one(&f, QP_LEADERINFO, ZE(2, 0));
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING);
+}
+
+Test(quorum, a_packet_while_persisting_is_a_driver_bug, .signal = SIGABRT)
+{
+	struct quorum_learner f;
+	struct quorum_actions a = { 0 };
+	cr_assert_eq(quorum_learner_start(&f, 2, 1, 1, 1, 0, 0, false, &a), 0);
+	a = one(&f, QP_LEADERINFO, ZE(2, 0));
+	one(&f, QP_DIFF, 0);
+}
+
+Test(quorum, leader_decides_the_epoch_on_a_quorum_of_infos)
+{
+	struct quorum_member m[] = { { 1, true }, { 2, true }, { 3, true }, { 4, false } };
+	struct quorum_leader l;
+	struct quorum_actions a = { 0 };
+	cr_assert_eq(quorum_leader_start(&l, 1, m, 4, 3, 3, ZE(3, 7), ZE(3, 7), 0, &a), 0);
+	cr_assert_eq(a.n, 0); /* alone it is no quorum */
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = 4, .ptype = QP_OBSERVERINFO,
+				   .zxid = ZE(9, 0) };
+	cr_assert_eq(quorum_leader_step(&l, &ev, &a), 0);
+	cr_assert_eq(a.n, 0); /* an observer's epoch counts, its presence does not */
+	ev.from = 2;
+	ev.ptype = QP_FOLLOWERINFO;
+	ev.zxid = ZE(4, 0);
+	cr_assert_eq(quorum_leader_step(&l, &ev, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_PERSIST && a.a[0].epoch == 10);
+	/* Writes and syncs wait for the NEWLEADER quorum. */
+	struct quorum_event w = { .type = QUORUM_EV_WRITE };
+	cr_assert_eq(quorum_leader_step(&l, &w, &a), -EAGAIN);
+	w.type = QUORUM_EV_SYNC;
+	cr_assert_eq(quorum_leader_step(&l, &w, &a), -EAGAIN);
+	/* A second FOLLOWERINFO from the same learner is dropped. */
+	a.n = 0;
+	cr_assert_eq(quorum_leader_step(&l, &ev, &a), 0);
+	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING && a.a[0].to == 2);
 }
