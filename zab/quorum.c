@@ -81,6 +81,8 @@ int quorum_leader_init(struct quorum_leader *l, int64_t my_sid, int64_t epoch, i
 	l->proposed = l->committed = l->history_end = last_zxid;
 	l->counter = ZXID_EPOCH(last_zxid) == epoch ? ZXID_COUNTER(last_zxid) : 0;
 	l->phase = QUORUM_BROADCAST;
+	l->init_limit = QUORUM_INIT_LIMIT;
+	l->sync_limit = QUORUM_SYNC_LIMIT;
 	l->epoch_decided = l->accepted_persisted = l->epoch_acked = l->current_persisted = true;
 	l->accepted_epoch = l->current_epoch = epoch;
 	for (int i = 0; i < n; i++)
@@ -258,6 +260,7 @@ static void leader_try_decide(struct quorum_leader *l, struct quorum_actions *ou
 	ZK_ASSERT(max >= 0 && max < UINT32_MAX);
 	l->epoch = max + 1;
 	l->epoch_decided = true;
+	l->stage_tick = l->tick;
 	persist(out, QUORUM_ACCEPTED_EPOCH, l->epoch);
 }
 
@@ -308,6 +311,8 @@ static void leader_try_establish(struct quorum_leader *l, struct quorum_actions 
 	    !voters_at(l, QL_NEWLEADER_ACKED))
 		return;
 	l->phase = QUORUM_BROADCAST;
+	for (int i = 0; i < l->nmembers; i++) /* the syncLimit clock starts now for everyone */
+		l->heard[i] = l->tick;
 	LOG_INFO("quorum: sid %lld leads epoch %lld from zxid 0x%llx", (long long)l->my_sid,
 		 (long long)l->epoch, (unsigned long long)l->history_end);
 	leader_try_commit(l, out);
@@ -326,6 +331,7 @@ static void leader_try_epoch_acked(struct quorum_leader *l, struct quorum_action
 	if (l->epoch_acked || !l->accepted_persisted || !voters_at(l, QL_EPOCH_ACKED))
 		return;
 	l->epoch_acked = true;
+	l->stage_tick = l->tick;
 	l->phase = QUORUM_SYNCHRONIZATION;
 	persist(out, QUORUM_CURRENT_EPOCH, l->epoch);
 	for (int i = 0; i < l->nmembers; i++)
@@ -434,6 +440,7 @@ static void leader_packet(struct quorum_leader *l, const struct quorum_event *ev
 		LOG_WARN("quorum: packet from unknown sid %lld ignored", (long long)ev->from);
 		return;
 	}
+	l->heard[i] = l->tick;
 	switch (ev->ptype) {
 	case QP_FOLLOWERINFO:
 	case QP_OBSERVERINFO:
@@ -504,9 +511,55 @@ int quorum_leader_start(struct quorum_leader *l, int64_t my_sid,
 	return 0;
 }
 
+int quorum_leader_limits(struct quorum_leader *l, int init_limit, int sync_limit)
+{
+	if (init_limit < 1 || sync_limit < 1)
+		return -EINVAL;
+	l->init_limit = init_limit;
+	l->sync_limit = sync_limit;
+	return 0;
+}
+
+static void leader_step_down(struct quorum_leader *l, struct quorum_actions *out, const char *why)
+{
+	LOG_WARN("quorum: sid %lld stops leading epoch %lld: %s", (long long)l->my_sid,
+		 (long long)l->epoch, why);
+	l->lost = true;
+	push(out, QUORUM_ACT_LOOKING)->to = l->my_sid;
+}
+
+/* Apache's lead() loop: a quorum of voters must have been heard within syncLimit ticks
+ * (learners answer every PING); a discovery or sync stage may last initLimit ticks. */
+static void leader_tick(struct quorum_leader *l, struct quorum_actions *out)
+{
+	l->tick++;
+	if (l->phase != QUORUM_BROADCAST) {
+		if (l->tick - l->stage_tick > (uint64_t)l->init_limit)
+			leader_step_down(l, out, "no quorum within initLimit");
+		return;
+	}
+	/* LearnerHandler.synced(): connected and heard from by its deadline - syncLimit once
+	 * it acked NEWLEADER, initLimit + syncLimit while it is still being synced. */
+	int count = 0;
+	for (int i = 0; i < l->nmembers; i++) {
+		uint64_t limit = (uint64_t)l->sync_limit +
+				 (l->lstate[i] >= QL_NEWLEADER_ACKED ? 0 : (uint64_t)l->init_limit);
+		count += l->members[i].voter &&
+			 (i == l->me || (l->lstate[i] >= QL_INFO && l->tick - l->heard[i] <= limit));
+	}
+	if (count <= l->nvoters / 2) {
+		leader_step_down(l, out, "not sufficient followers synced");
+		return;
+	}
+	leader_ping(l, out);
+	leader_answer_syncs(l, out);
+}
+
 int quorum_leader_step(struct quorum_leader *l, const struct quorum_event *ev,
 		       struct quorum_actions *out)
 {
+	if (l->lost)
+		return ev->type == QUORUM_EV_WRITE || ev->type == QUORUM_EV_SYNC ? -EAGAIN : 0;
 	ZK_ASSERT(l->committed <= l->proposed && l->acked[l->me] <= l->proposed);
 	switch (ev->type) {
 	case QUORUM_EV_PACKET:
@@ -523,8 +576,7 @@ int quorum_leader_step(struct quorum_leader *l, const struct quorum_event *ev,
 	case QUORUM_EV_SYNC:
 		return leader_sync(l, l->me, ev->cookie, out);
 	case QUORUM_EV_TICK:
-		leader_ping(l, out);
-		leader_answer_syncs(l, out);
+		leader_tick(l, out);
 		break;
 	case QUORUM_EV_PERSISTED:
 		leader_persisted(l, ev->which, out);
@@ -556,6 +608,8 @@ int quorum_learner_init(struct quorum_learner *f, int64_t my_sid, int64_t leader
 	f->epoch = f->accepted_epoch = f->current_epoch = epoch;
 	f->observer = observer;
 	f->phase = QUORUM_BROADCAST;
+	f->init_limit = QUORUM_INIT_LIMIT;
+	f->sync_limit = QUORUM_SYNC_LIMIT;
 	f->sync_started = f->newleader_acked = true;
 	f->appended = f->durable = f->acked = f->committed = f->applied = last_zxid;
 	return 0;
@@ -757,6 +811,7 @@ static void learner_packet(struct quorum_learner *f, const struct quorum_event *
 		LOG_WARN("quorum: packet from %lld, not our leader, ignored", (long long)ev->from);
 		return;
 	}
+	f->heard = f->tick;
 	if (f->phase == QUORUM_DISCOVERY && ev->ptype != QP_LEADERINFO) {
 		learner_lost(f, out, "packet before LEADERINFO");
 		return;
@@ -832,11 +887,20 @@ static void learner_durable(struct quorum_learner *f, int64_t zxid, struct quoru
 	}
 }
 
+int quorum_learner_limits(struct quorum_learner *f, int init_limit, int sync_limit)
+{
+	if (init_limit < 1 || sync_limit < 1)
+		return -EINVAL;
+	f->init_limit = init_limit;
+	f->sync_limit = sync_limit;
+	return 0;
+}
+
 int quorum_learner_step(struct quorum_learner *f, const struct quorum_event *ev,
 			struct quorum_actions *out)
 {
 	if (f->lost)
-		return 0;
+		return ev->type == QUORUM_EV_SYNC ? -EAGAIN : 0;
 	/* A PERSIST is completed before anything else happens to us. */
 	ZK_ASSERT(!f->persisting || ev->type == QUORUM_EV_PERSISTED);
 	ZK_ASSERT(f->applied <= f->appended && f->acked <= f->durable);
@@ -850,6 +914,13 @@ int quorum_learner_step(struct quorum_learner *f, const struct quorum_event *ev,
 	case QUORUM_EV_PERSISTED:
 		learner_persisted(f, ev->which, out);
 		break;
+	case QUORUM_EV_TICK: {
+		/* Learner's socket timeout: initLimit ticks until UPTODATE, syncLimit after. */
+		uint64_t limit = (uint64_t)(f->phase == QUORUM_BROADCAST ? f->sync_limit : f->init_limit);
+		if (++f->tick - f->heard > limit)
+			learner_lost(f, out, "nothing from the leader within the limit");
+		break;
+	}
 	case QUORUM_EV_SYNC:
 		if (f->phase != QUORUM_BROADCAST)
 			return -EAGAIN;

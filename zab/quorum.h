@@ -25,7 +25,15 @@
  * sends UPTODATE and serves; later learners get UPTODATE right after their NEWLEADER ACK.
  * Epoch files: PERSIST is completed by the driver (write, fsync) and answered with
  * PERSISTED before anything else is stepped.
- * Not here yet: the initLimit/syncLimit timeouts (the driver's timers), reconfig.
+ * Liveness, in ticks (QUORUM_EV_TICK, every tickTime, to both machines): the leader PINGs
+ * every forwarding learner each tick; a learner that has heard nothing from its leader for
+ * syncLimit ticks (initLimit before UPTODATE) leaves it. The leader steps down when, in
+ * broadcast, the voters it heard from within syncLimit ticks (itself included) are no
+ * quorum, or when a discovery/synchronization stage (a quorum of FOLLOWERINFOs, of
+ * ACKEPOCHs, of NEWLEADER ACKs) takes more than initLimit ticks - Apache's "not sufficient
+ * followers synced" and its waitFor* timeouts. Stepping down is QUORUM_ACT_LOOKING to our
+ * own sid; after it (or a learner's LOOKING) the machine ignores every event.
+ * Not here: reconfig.
  *
  * The rules of broadcast:
  * - The leader assigns zxid = epoch << 32 | counter, appends it to its own log and sends
@@ -65,6 +73,8 @@
 #include "net/peerwire.h"
 
 #define QUORUM_SERVERS_MAX 32
+#define QUORUM_INIT_LIMIT 10    /* ticks, zoo.cfg initLimit's usual value */
+#define QUORUM_SYNC_LIMIT 5     /* ticks, syncLimit */
 #define QUORUM_WINDOW_MAX 1000  /* outstanding proposals, like a follower's pending queue */
 #define QUORUM_SYNCS_MAX 32     /* per server: its clients' syncs waiting for an answer */
 /* The leader holds every learner's syncs; a learner that sends more than its own bound is
@@ -83,7 +93,7 @@ enum quorum_ev_type {
 	QUORUM_EV_DURABLE,    /* our log (and an installed snapshot) is durable up to zxid */
 	QUORUM_EV_WRITE,      /* leader: a prepared client write wants a zxid */
 	QUORUM_EV_SYNC,       /* a client sync, with the driver's cookie */
-	QUORUM_EV_TICK,       /* leader: tickTime passed (a new PING round) */
+	QUORUM_EV_TICK,       /* tickTime passed (the leader starts a new PING round) */
 	QUORUM_EV_PERSISTED,  /* the epoch file `which` asked for is durable */
 	QUORUM_EV_DISCONNECT, /* leader: learner `from`'s connection is gone */
 };
@@ -174,6 +184,10 @@ struct quorum_leader {
 	struct quorum_leader_sync syncs[QUORUM_LEADER_SYNCS_MAX];
 	int sync_head, nsyncs;
 	int32_t pending[QUORUM_SERVERS_MAX]; /* syncs waiting per member */
+	uint64_t tick, stage_tick;           /* now; when the current stage began */
+	uint64_t heard[QUORUM_SERVERS_MAX];  /* tick of the last packet from each learner */
+	int init_limit, sync_limit;
+	bool lost;                           /* stepped down; every later event is ignored */
 };
 
 struct quorum_learner {
@@ -189,6 +203,8 @@ struct quorum_learner {
 	struct quorum_sync syncs[QUORUM_SYNCS_MAX];
 	int nsyncs;
 	bool lost;                           /* said LOOKING; every later event is ignored */
+	uint64_t tick, heard;                /* now; the last packet from the leader */
+	int init_limit, sync_limit;
 };
 
 /* A leader in broadcast of `epoch` (> 0) whose log ends at last_zxid, committed and durable
@@ -215,6 +231,10 @@ int quorum_leader_start(struct quorum_leader *l, int64_t my_sid,
 int quorum_learner_start(struct quorum_learner *f, int64_t my_sid, int64_t leader_sid,
 			 int64_t accepted_epoch, int64_t current_epoch, int64_t last_zxid,
 			 int64_t applied_zxid, bool observer, struct quorum_actions *out);
+/* initLimit and syncLimit in ticks (QUORUM_INIT_LIMIT, QUORUM_SYNC_LIMIT until set);
+ * -EINVAL unless 1 <= sync_limit and 1 <= init_limit. */
+int quorum_leader_limits(struct quorum_leader *l, int init_limit, int sync_limit);
+int quorum_learner_limits(struct quorum_learner *f, int init_limit, int sync_limit);
 int quorum_learner_step(struct quorum_learner *f, const struct quorum_event *ev,
 			struct quorum_actions *out);
 

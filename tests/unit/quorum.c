@@ -9,8 +9,9 @@
  * txn; a sync answer covers everything the leader had proposed when the sync was submitted.
  * At the end (healed, quiet) every node's log holds every acknowledged write. Scenarios:
  * fresh ensembles, lagging follower (DIFF), far behind (SNAP), ex-leader with uncommitted
- * proposals (TRUNC), a leader cut off from its quorum (commits nothing, answers no sync).
- * Every failure prints SEED=n; QUORUM_SEED=n replays just that seed. */
+ * proposals (TRUNC), a leader cut off from its quorum (commits nothing, answers no sync, and
+ * with real ticks steps down after syncLimit; its cut-off followers leave it), discovery
+ * without a quorum (initLimit). Every failure prints SEED=n; QUORUM_SEED=n replays it. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -73,6 +74,7 @@ struct sim {
 	int64_t log_min;               /* the leader's oldest DIFF-able zxid */
 	int32_t sync_kind[NMAX];       /* the last DIFF/TRUNC/SNAP each learner got */
 	bool allow_looking;
+	int init_limit, sync_limit;    /* ticks; huge unless a test is about liveness */
 	int64_t acked_max;             /* highest zxid applied anywhere: acknowledged to a client */
 	int64_t sync_need[COOKIES];    /* per cookie: zxid the answer must cover; -1 answered,
 					* -2 refused */
@@ -108,15 +110,19 @@ static struct sim *sim_new(uint64_t seed, int nvoters, int nobservers)
 	s->next_val = 1000;
 	s->acked_max = BASE_ZXID;
 	s->delay_max = 1 + (int)(rnd(s) % 40);
+	s->init_limit = s->sync_limit = 1 << 20;
 	for (int i = 0; i < s->n; i++)
 		s->members[i] = (struct quorum_member){ .sid = i + 1, .voter = i < nvoters };
 	for (int i = 0; i < s->n; i++) {
 		struct node *nd = &s->node[i];
 		nd->applied = BASE_ZXID;
-		if (i == 0)
+		if (i == 0) {
 			cr_assert_eq(quorum_leader_init(&nd->l, 1, EPOCH, BASE_ZXID, s->members, s->n), 0);
-		else
+			cr_assert_eq(quorum_leader_limits(&nd->l, s->init_limit, s->sync_limit), 0);
+		} else {
 			cr_assert_eq(quorum_learner_init(&nd->f, i + 1, 1, EPOCH, BASE_ZXID, i >= nvoters), 0);
+			cr_assert_eq(quorum_learner_limits(&nd->f, s->init_limit, s->sync_limit), 0);
+		}
 	}
 	return s;
 }
@@ -356,7 +362,11 @@ static void step(struct sim *s, int i, const struct quorum_event *ev)
 	act(s, i, &acts);
 }
 
-static bool deliver_one(struct sim *s)
+static bool deliver_until(struct sim *s, uint64_t limit);
+static bool deliver_one(struct sim *s) { return deliver_until(s, UINT64_MAX); }
+
+/* The next message due by `limit`, if any. */
+static bool deliver_until(struct sim *s, uint64_t limit)
 {
 	const struct msg *best = NULL;
 	struct link *bl = NULL;
@@ -371,7 +381,7 @@ static bool deliver_one(struct sim *s)
 				bl = lk;
 			}
 		}
-	if (!best)
+	if (!best || best->at > limit)
 		return false;
 	struct msg m = *best;
 	bl->head = (bl->head + 1) % LINKQ;
@@ -825,13 +835,16 @@ static void boot_node(struct sim *s, int i, int64_t committed)
 	}
 	nd->down = false;
 	struct quorum_actions acts = { 0 };
-	if (i == 0)
+	if (i == 0) {
 		cr_assert_eq(quorum_leader_start(&nd->l, 1, s->members, s->n, nd->accepted_file,
 						 nd->current_file, last_of(nd), nd->applied, s->log_min,
 						 &acts), 0);
-	else
+		cr_assert_eq(quorum_leader_limits(&nd->l, s->init_limit, s->sync_limit), 0);
+	} else {
 		cr_assert_eq(quorum_learner_start(&nd->f, i + 1, 1, nd->accepted_file, nd->current_file,
 						  last_of(nd), nd->applied, i >= s->nvoters, &acts), 0);
+		cr_assert_eq(quorum_learner_limits(&nd->f, s->init_limit, s->sync_limit), 0);
+	}
 	act(s, i, &acts);
 }
 
@@ -858,6 +871,9 @@ static void until_established(struct sim *s)
 static void restart_learner(struct sim *s, int i)
 {
 	struct node *nd = &s->node[i];
+	for (int j = 1; j < s->n; j++) /* one learner away at a time, or the leader loses its quorum */
+		if (s->node[0].l.lstate[j] == QL_NONE)
+			return;
 	for (int j = 0; j < s->n; j++) {
 		s->nq -= s->link[i][j].n + s->link[j][i].n;
 		s->link[i][j].n = s->link[j][i].n = 0;
@@ -1088,4 +1104,115 @@ Test(quorum, leader_decides_the_epoch_on_a_quorum_of_infos)
 	a.n = 0;
 	cr_assert_eq(quorum_leader_step(&l, &ev, &a), 0);
 	cr_assert(a.n == 1 && a.a[0].type == QUORUM_ACT_LOOKING && a.a[0].to == 2);
+}
+
+/* ---- liveness: ticks, initLimit, syncLimit ---- */
+
+#define TICK_MS 100 /* message delays are under half a tick */
+
+/* Real time: each tick every live node ticks, then what is due within it is delivered,
+ * with writes and disk flushes in between; the disks are flushed by the tick's end. */
+static void live_run(struct sim *s, int ticks, bool writes)
+{
+	for (int t = 0; t < ticks; t++) {
+		uint64_t end = s->now + TICK_MS;
+		int budget = writes && s->node[0].nlog < LOGMAX - QUORUM_WINDOW_MAX - 10 ? 3 : 0;
+		for (int i = 0; i < s->n; i++)
+			if (!s->node[i].down) {
+				struct quorum_event ev = { .type = QUORUM_EV_TICK };
+				step(s, i, &ev);
+			}
+		for (;;) {
+			if (budget > 0 && rnd(s) % 4 == 0) {
+				client_write(s);
+				budget--;
+			}
+			if (rnd(s) % 3 == 0)
+				make_durable(s, (int)(rnd(s) % (uint64_t)s->n), false);
+			if (!deliver_until(s, end))
+				break;
+		}
+		for (int i = 0; i < s->n; i++)
+			make_durable(s, i, true);
+		s->now = end;
+	}
+}
+
+static struct sim *live_sim(uint64_t seed, int nvoters, int nobservers)
+{
+	struct sim *s = sim_blank(seed, nvoters, nobservers);
+	s->init_limit = 10;
+	s->sync_limit = 5;
+	s->allow_looking = true;
+	s->delay_max = 40;
+	return s;
+}
+
+Test(quorum, healthy_ensemble_never_times_out, .timeout = 30)
+{
+	FOR_SEEDS(seed, 10) {
+		struct sim *s = live_sim(seed, 3, 1);
+		boot(s, 0);
+		live_run(s, 200, true);
+		for (int i = 0; i < s->n; i++)
+			cr_assert(!s->node[i].down, SEEDF "node %d timed out", SEEDA, i + 1);
+		cr_assert_eq(s->node[0].l.phase, QUORUM_BROADCAST);
+		cr_assert_gt(s->node[0].l.committed, ZE(1, 0));
+		free(s);
+	}
+}
+
+/* The leader is cut off from its followers: within syncLimit ticks (+1) it steps down,
+ * having committed nothing proposed after the cut; the followers leave it too. */
+Test(quorum, leader_losing_its_quorum_steps_down_and_commits_nothing_alone, .timeout = 30)
+{
+	FOR_SEEDS(seed, 10) {
+		struct sim *s = live_sim(seed, 5, 0);
+		boot(s, 0);
+		live_run(s, 50, true);
+		cr_assert(!s->node[0].down, SEEDF, SEEDA);
+		for (int j = 1; j < s->n; j++)
+			s->cut[0][j] = s->cut[j][0] = true;
+		int64_t proposed = s->node[0].l.proposed;
+		live_run(s, s->sync_limit, true);
+		cr_assert(!s->node[0].down, SEEDF "stepped down early", SEEDA);
+		live_run(s, 2, true);
+		cr_assert(s->node[0].down, SEEDF "leader without a quorum still leads", SEEDA);
+		cr_assert_leq(s->node[0].l.committed, proposed, SEEDF, SEEDA);
+		for (int i = 1; i < s->n; i++)
+			cr_assert(s->node[i].down, SEEDF "node %d still follows", SEEDA, i + 1);
+		free(s);
+	}
+}
+
+/* A minority of the followers cut off: they leave, the leader keeps its quorum. */
+Test(quorum, cut_off_followers_leave_and_the_leader_stays, .timeout = 30)
+{
+	struct sim *s = live_sim(5, 5, 0);
+	boot(s, 0);
+	live_run(s, 30, true);
+	for (int j = 0; j < s->n; j++)
+		if (j != 3 && j != 4)
+			s->cut[3][j] = s->cut[j][3] = s->cut[4][j] = s->cut[j][4] = true;
+	live_run(s, 20, true);
+	cr_assert(!s->node[0].down && !s->node[1].down && !s->node[2].down);
+	cr_assert(s->node[3].down && s->node[4].down);
+	int64_t before = s->node[0].l.committed;
+	live_run(s, 10, true);
+	cr_assert_gt(s->node[0].l.committed, before);
+	free(s);
+}
+
+/* No quorum ever joins: the leader gives up after initLimit ticks, a learner that never
+ * hears LEADERINFO after initLimit too. */
+Test(quorum, discovery_without_a_quorum_times_out, .timeout = 30)
+{
+	struct sim *s = live_sim(3, 3, 0);
+	s->cut[0][1] = s->cut[1][0] = s->cut[0][2] = s->cut[2][0] = true;
+	boot(s, 0);
+	live_run(s, s->init_limit, false);
+	cr_assert(!s->node[0].down && !s->node[1].down);
+	live_run(s, 2, false);
+	cr_assert(s->node[0].down && s->node[1].down && s->node[2].down);
+	free(s);
 }
