@@ -490,7 +490,7 @@ int quorum_leader_start(struct quorum_leader *l, int64_t my_sid,
 {
 	if (accepted_epoch < current_epoch || current_epoch < 0 || accepted_epoch >= UINT32_MAX ||
 	    committed_zxid > last_zxid || committed_zxid < 0 || log_min > last_zxid ||
-	    ZXID_EPOCH(last_zxid) > current_epoch)
+	    ZXID_EPOCH(last_zxid) > accepted_epoch)
 		return -EINVAL;
 	int rc = quorum_leader_init(l, my_sid, accepted_epoch + 1, last_zxid, members, n);
 	if (rc < 0)
@@ -620,7 +620,7 @@ int quorum_learner_start(struct quorum_learner *f, int64_t my_sid, int64_t leade
 			 int64_t applied_zxid, bool observer, struct quorum_actions *out)
 {
 	if (accepted_epoch < current_epoch || current_epoch < 0 || accepted_epoch >= UINT32_MAX ||
-	    applied_zxid > last_zxid || applied_zxid < 0 || ZXID_EPOCH(last_zxid) > current_epoch)
+	    applied_zxid > last_zxid || applied_zxid < 0 || ZXID_EPOCH(last_zxid) > accepted_epoch)
 		return -EINVAL;
 	int rc = quorum_learner_init(f, my_sid, leader_sid, accepted_epoch + 1, last_zxid, observer);
 	if (rc < 0)
@@ -842,10 +842,13 @@ static void learner_packet(struct quorum_learner *f, const struct quorum_event *
 		return;
 	case QP_INFORM:
 		/* What our own log already had when we synced (the leader's DIFF proved it the
-		 * leader's) is only committed; anything else is appended first. */
-		if (f->observer && f->sync_started && ev->zxid > f->committed && ev->zxid <= f->appended) {
-			f->committed = ev->zxid;
-			learner_apply(f, out);
+		 * leader's) is only committed, or nothing when our tree holds it already (it held
+		 * more than the new leader knew committed); anything else is appended first. */
+		if (f->observer && f->sync_started && ev->zxid <= f->appended) {
+			if (ev->zxid > f->committed) { /* else our tree already holds it */
+				f->committed = ev->zxid;
+				learner_apply(f, out);
+			}
 			return;
 		}
 		if (!f->observer || !f->sync_started || !learner_append(f, ev->zxid, out)) {

@@ -223,7 +223,11 @@ int quorum_learner_init(struct quorum_learner *f, int64_t my_sid, int64_t leader
  * committed (our tree holds it; the rest of our log is committed by the NEWLEADER quorum),
  * and log_min, the oldest zxid after which our log holds every txn (a learner older than
  * that gets a SNAP). The learner: the same files and log, and what its tree holds. Both may
- * emit actions at once (a lone voter decides; a learner sends FOLLOWERINFO/OBSERVERINFO). */
+ * emit actions at once (a lone voter decides; a learner sends FOLLOWERINFO/OBSERVERINFO).
+ * The log may hold txns of an epoch past currentEpoch (never past acceptedEpoch): a learner
+ * that crashed after logging its sync stream but before persisting currentEpoch. Apache
+ * refuses to start then ("The current epoch ... is older than the last zxid"); we start,
+ * since those txns are the new leader's history and were never acked by us as synced. */
 int quorum_leader_start(struct quorum_leader *l, int64_t my_sid,
 			const struct quorum_member *members, int n, int64_t accepted_epoch,
 			int64_t current_epoch, int64_t last_zxid, int64_t committed_zxid,

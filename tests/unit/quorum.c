@@ -11,7 +11,10 @@
  * fresh ensembles, lagging follower (DIFF), far behind (SNAP), ex-leader with uncommitted
  * proposals (TRUNC), a leader cut off from its quorum (commits nothing, answers no sync, and
  * with real ticks steps down after syncLimit; its cut-off followers leave it), discovery
- * without a quorum (initLimit). Every failure prints SEED=n; QUORUM_SEED=n replays it. */
+ * without a quorum (initLimit), and leaders that crash four times in a row: the next one
+ * (FLE's choice among the survivors) keeps every txn anyone applied, and the old leader's
+ * unlogged-elsewhere proposals are truncated. Every failure prints SEED=n; QUORUM_SEED=n
+ * replays it. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -73,6 +76,7 @@ struct sim {
 	struct { int64_t zxid; uint64_t val; } amap[AMAP]; /* the txn every node applied there */
 	int64_t log_min;               /* the leader's oldest DIFF-able zxid */
 	int32_t sync_kind[NMAX];       /* the last DIFF/TRUNC/SNAP each learner got */
+	int ld;                        /* the leader's index */
 	bool allow_looking;
 	int init_limit, sync_limit;    /* ticks; huge unless a test is about liveness */
 	int64_t acked_max;             /* highest zxid applied anywhere: acknowledged to a client */
@@ -185,16 +189,16 @@ static void do_send(struct sim *s, int i, const struct quorum_action *a)
 		cr_assert_lt(a->from, a->zxid, SEEDF "empty range", SEEDA);
 		cr_assert(a->ptype == QP_ACK || (a->ptype == QP_INFORM) == !s->members[to].voter,
 			  SEEDF, SEEDA);
-		cr_assert(a->ptype != QP_ACK || i != 0, SEEDF, SEEDA);
-		const struct node *nd = &s->node[a->ptype == QP_ACK ? i : 0];
+		cr_assert(a->ptype != QP_ACK || i != s->ld, SEEDF, SEEDA);
+		const struct node *nd = &s->node[a->ptype == QP_ACK ? i : s->ld];
 		int k = log_after(nd, a->from);
-		cr_assert(k < nd->nlog && nd->log[k].zxid <= a->zxid, SEEDF "range not logged", SEEDA);
+		cr_assert(k < nd->nlog && nd->log[k].zxid <= a->zxid, SEEDF "range not logged: ld %d nlog %d last %llx node %d type %d (%llx, %llx] to %d", SEEDA, s->ld + 1, nd->nlog, (unsigned long long)(nd->nlog ? nd->log[nd->nlog-1].zxid : 0), i + 1, a->ptype, (unsigned long long)a->from, (unsigned long long)a->zxid, to + 1);
 		for (; k < nd->nlog && nd->log[k].zxid <= a->zxid; k++)
 			enqueue(s, i, to, a->ptype, nd->log[k].zxid, nd->log[k].val);
 		return;
 	}
 	if (a->range) { /* a sync stream */
-		cr_assert_eq(i, 0);
+		cr_assert_eq(i, s->ld);
 		const struct node *nd = &s->node[i];
 		for (int k = log_after(nd, a->from); k < nd->nlog && nd->log[k].zxid <= a->zxid; k++) {
 			enqueue(s, i, to, QP_PROPOSAL, nd->log[k].zxid, nd->log[k].val);
@@ -212,7 +216,7 @@ static void do_send(struct sim *s, int i, const struct quorum_action *a)
 			     SEEDF "node %d acks NEWLEADER before currentEpoch is on disk", SEEDA, i + 1);
 	}
 	if (a->ptype == QP_UPTODATE) /* the leader serves only under a durable currentEpoch */
-		cr_assert_eq(s->node[0].current_file, s->node[0].l.epoch, SEEDF "UPTODATE before the "
+		cr_assert_eq(s->node[s->ld].current_file, s->node[s->ld].l.epoch, SEEDF "UPTODATE before the "
 			     "leader's currentEpoch is on disk", SEEDA);
 	if (a->ptype == QP_ACKEPOCH) {
 		cr_assert_eq(s->node[i].accepted_file, s->node[i].f.epoch,
@@ -247,14 +251,14 @@ static void do_apply(struct sim *s, int i, const struct quorum_action *a)
 	for (int k = log_after(nd, a->from); k < nd->nlog && nd->log[k].zxid <= a->zxid; k++) {
 		const struct entry *e = &nd->log[k];
 		int64_t z = e->zxid;
-		cr_assert_leq(z, s->node[0].l.committed, SEEDF "node %d applies uncommitted %llx",
+		cr_assert_leq(z, s->node[s->ld].l.committed, SEEDF "node %d applies uncommitted %llx",
 			      SEEDA, i + 1, (unsigned long long)z);
 		uint64_t *v = amap_slot(s, z);
 		cr_assert(*v == 0 || *v == e->val, SEEDF "two txns applied at %llx", SEEDA,
 			  (unsigned long long)z);
 		*v = e->val;
 	}
-	if (i == 0) { /* a commit: a quorum of voters' logs really are durable up to it */
+	if (i == s->ld) { /* a commit: a quorum of voters' logs really are durable up to it */
 		int count = 0;
 		for (int j = 0; j < s->nvoters; j++)
 			count += durable_zxid(&s->node[j]) >= a->zxid;
@@ -271,7 +275,7 @@ static void do_apply(struct sim *s, int i, const struct quorum_action *a)
 static void do_snap(struct sim *s, int i, int64_t zxid)
 {
 	struct node *nd = &s->node[i];
-	const struct node *ld = &s->node[0];
+	const struct node *ld = &s->node[s->ld];
 	nd->nlog = 0;
 	for (int k = 0; k < ld->nlog && ld->log[k].zxid <= zxid; k++) {
 		uint64_t *v = amap_slot(s, ld->log[k].zxid);
@@ -301,7 +305,7 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 			int64_t last = nd->nlog ? nd->log[nd->nlog - 1].zxid : 0;
 			cr_assert_gt(a->zxid, last, SEEDF "append out of order", SEEDA);
 			/* The leader's driver made the txn; a learner's came in the packet. */
-			uint64_t val = i == 0 ? s->next_val++ : s->incoming_val;
+			uint64_t val = i == s->ld ? s->next_val++ : s->incoming_val;
 			nd->log[nd->nlog++] = (struct entry){ .zxid = a->zxid, .val = val };
 			break;
 		}
@@ -351,7 +355,7 @@ static void step(struct sim *s, int i, const struct quorum_event *ev)
 	struct quorum_actions acts = { 0 };
 	if (s->node[i].down)
 		return;
-	int rc = i == 0 ? quorum_leader_step(&s->node[0].l, ev, &acts)
+	int rc = i == s->ld ? quorum_leader_step(&s->node[s->ld].l, ev, &acts)
 			: quorum_learner_step(&s->node[i].f, ev, &acts);
 	if (rc == -EBUSY || rc == -EAGAIN) {
 		cr_assert_eq(acts.n, 0);
@@ -395,7 +399,7 @@ static bool deliver_until(struct sim *s, uint64_t limit)
 	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = m.from + 1, .ptype = m.ptype,
 				   .zxid = m.zxid, .epoch = m.epoch };
 	if (m.ptype == QP_ACKEPOCH) { /* the leader's driver looks the learner's zxid up */
-		const struct node *ld = &s->node[0];
+		const struct node *ld = &s->node[s->ld];
 		int k = log_after(ld, m.zxid);
 		ev.floor = k > 0 ? ld->log[k - 1].zxid : 0;
 		if (ev.floor < s->log_min)
@@ -430,7 +434,7 @@ static void client_sync(struct sim *s, int i)
 	uint64_t c = s->next_cookie++;
 	/* As Apache: what the leader had proposed when the sync came is applied before the
 	 * answer - more than the writes acknowledged by then, which it includes. */
-	s->sync_need[c] = s->node[0].l.proposed;
+	s->sync_need[c] = s->node[s->ld].l.proposed;
 	s->sync_node[c] = i;
 	struct quorum_event ev = { .type = QUORUM_EV_SYNC, .cookie = c };
 	uint64_t busy = s->busy;
@@ -442,13 +446,13 @@ static void client_sync(struct sim *s, int i)
 static void client_write(struct sim *s)
 {
 	struct quorum_event ev = { .type = QUORUM_EV_WRITE };
-	step(s, 0, &ev);
+	step(s, s->ld, &ev);
 }
 
 static void tick(struct sim *s)
 {
 	struct quorum_event ev = { .type = QUORUM_EV_TICK };
-	step(s, 0, &ev);
+	step(s, s->ld, &ev);
 }
 
 /* One random thing happens. */
@@ -459,7 +463,7 @@ static void sim_step(struct sim *s)
 		if (!deliver_one(s))
 			s->now++;
 	} else if (r < 65) {
-		if (s->node[0].nlog < LOGMAX - QUORUM_WINDOW_MAX)
+		if (s->node[s->ld].nlog < LOGMAX - QUORUM_WINDOW_MAX)
 			client_write(s);
 	} else if (r < 85) {
 		make_durable(s, (int)(rnd(s) % (uint64_t)s->n), false);
@@ -490,7 +494,7 @@ static void quiesce(struct sim *s)
 		bool waiting = false;
 		for (uint64_t c = 0; c < s->next_cookie; c++)
 			waiting |= s->sync_need[c] >= 0;
-		if (waiting && s->node[0].l.phase == QUORUM_BROADCAST && round < 100) {
+		if (waiting && s->node[s->ld].l.phase == QUORUM_BROADCAST && round < 100) {
 			tick(s);
 			any = true;
 		}
@@ -498,13 +502,13 @@ static void quiesce(struct sim *s)
 			break;
 	}
 	cr_assert_eq(s->nq, 0);
-	int64_t committed = s->node[0].l.committed;
+	int64_t committed = s->node[s->ld].l.committed;
 	cr_assert_eq(committed, s->acked_max, SEEDF, SEEDA);
-	cr_assert_eq(committed, s->node[0].l.proposed, SEEDF "proposals left uncommitted", SEEDA);
+	cr_assert_eq(committed, s->node[s->ld].l.proposed, SEEDF "proposals left uncommitted", SEEDA);
 	for (int i = 0; i < s->n; i++) {
 		cr_assert_eq(s->node[i].applied, committed, SEEDF "node %d applied %llx of %llx", SEEDA,
 			     i + 1, (unsigned long long)s->node[i].applied, (unsigned long long)committed);
-		const struct node *ld = &s->node[0];
+		const struct node *ld = &s->node[s->ld];
 		for (int k = 0; k < ld->nlog && ld->log[k].zxid <= committed; k++) {
 			int64_t z = ld->log[k].zxid;
 			const struct entry *e = log_find(&s->node[i], z);
@@ -512,6 +516,13 @@ static void quiesce(struct sim *s)
 				  SEEDF "node %d lacks acknowledged %llx", SEEDA, i + 1, (unsigned long long)z);
 		}
 	}
+	/* ZAB's promise across leaders: every txn anyone applied is in the leader's log. */
+	for (int h = 0; h < AMAP; h++)
+		if (s->amap[h].zxid != 0) {
+			const struct entry *e = log_find(&s->node[s->ld], s->amap[h].zxid);
+			cr_assert(e && e->val == s->amap[h].val, SEEDF "applied %llx lost by leader %d",
+				  SEEDA, (unsigned long long)s->amap[h].zxid, s->ld + 1);
+		}
 	for (uint64_t c = 0; c < s->next_cookie; c++)
 		cr_assert_lt(s->sync_need[c], 0, SEEDF "sync %llu never answered", SEEDA,
 			     (unsigned long long)c);
@@ -528,7 +539,7 @@ static void steady(int nvoters, int nobservers, uint64_t seeds, int steps)
 		for (int k = 0; k < steps; k++)
 			sim_step(s);
 		quiesce(s);
-		cr_assert_gt(s->node[0].l.committed, Z(0), SEEDF "nothing committed", SEEDA);
+		cr_assert_gt(s->node[s->ld].l.committed, Z(0), SEEDF "nothing committed", SEEDA);
 		free(s);
 	}
 }
@@ -561,12 +572,12 @@ static void partitions(int nvoters, int nobservers, uint64_t seeds)
 				}
 			/* Acks that arrived before the cut may still complete a quorum with the
 			 * leader's own disk; nothing proposed after it may commit. */
-			int64_t proposed = s->node[0].l.proposed;
+			int64_t proposed = s->node[s->ld].l.proposed;
 			uint64_t first_cookie = s->next_cookie;
 			for (int k = 0; k < 800; k++)
 				sim_step(s);
 			if (nvoters - ncut <= nvoters / 2) { /* the leader's side is no quorum */
-				cr_assert_leq(s->node[0].l.committed, proposed,
+				cr_assert_leq(s->node[s->ld].l.committed, proposed,
 					      SEEDF "committed without a quorum", SEEDA);
 				for (uint64_t c = first_cookie; c < s->next_cookie; c++)
 					cr_assert_neq(s->sync_need[c], -1,
@@ -597,7 +608,7 @@ Test(quorum, isolated_leader_commits_nothing_and_answers_no_sync, .timeout = 30)
 	tick(s);
 	for (int k = 0; k < 200; k++)
 		sim_step(s);
-	cr_assert_eq(s->node[0].l.committed, BASE_ZXID);
+	cr_assert_eq(s->node[s->ld].l.committed, BASE_ZXID);
 	cr_assert_eq(s->answered, 0);
 	for (int i = 0; i < s->n; i++)
 		cr_assert_eq(s->node[i].applied, BASE_ZXID);
@@ -645,7 +656,7 @@ Test(quorum, follower_sync_waits_for_commits_before_it, .timeout = 30)
 	make_durable(s, 1, true);
 	while (deliver_one(s))
 		;
-	cr_assert_eq(s->node[0].l.committed, Z(10));
+	cr_assert_eq(s->node[s->ld].l.committed, Z(10));
 	cr_assert_eq(s->node[2].applied, BASE_ZXID);
 	client_sync(s, 2); /* needs Z(10) */
 	quiesce(s);
@@ -662,14 +673,14 @@ Test(quorum, window_full_refuses_writes_until_a_commit, .timeout = 30)
 	for (int k = 0; k < QUORUM_WINDOW_MAX; k++)
 		client_write(s);
 	cr_assert_eq(s->busy, 0);
-	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX));
+	cr_assert_eq(s->node[s->ld].l.proposed, Z(QUORUM_WINDOW_MAX));
 	client_write(s);
 	cr_assert_eq(s->busy, 1);
-	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX)); /* nothing changed */
+	cr_assert_eq(s->node[s->ld].l.proposed, Z(QUORUM_WINDOW_MAX)); /* nothing changed */
 	quiesce(s);
 	client_write(s);
 	cr_assert_eq(s->busy, 1);
-	cr_assert_eq(s->node[0].l.proposed, Z(QUORUM_WINDOW_MAX + 1));
+	cr_assert_eq(s->node[s->ld].l.proposed, Z(QUORUM_WINDOW_MAX + 1));
 	quiesce(s);
 	free(s);
 }
@@ -835,13 +846,13 @@ static void boot_node(struct sim *s, int i, int64_t committed)
 	}
 	nd->down = false;
 	struct quorum_actions acts = { 0 };
-	if (i == 0) {
-		cr_assert_eq(quorum_leader_start(&nd->l, 1, s->members, s->n, nd->accepted_file,
+	if (i == s->ld) {
+		cr_assert_eq(quorum_leader_start(&nd->l, i + 1, s->members, s->n, nd->accepted_file,
 						 nd->current_file, last_of(nd), nd->applied, s->log_min,
 						 &acts), 0);
 		cr_assert_eq(quorum_leader_limits(&nd->l, s->init_limit, s->sync_limit), 0);
 	} else {
-		cr_assert_eq(quorum_learner_start(&nd->f, i + 1, 1, nd->accepted_file, nd->current_file,
+		cr_assert_eq(quorum_learner_start(&nd->f, i + 1, s->ld + 1, nd->accepted_file, nd->current_file,
 						  last_of(nd), nd->applied, i >= s->nvoters, &acts), 0);
 		cr_assert_eq(quorum_learner_limits(&nd->f, s->init_limit, s->sync_limit), 0);
 	}
@@ -857,13 +868,13 @@ static void boot(struct sim *s, int64_t committed)
 /* Deliver and flush at random until the leader serves. */
 static void until_established(struct sim *s)
 {
-	for (int k = 0; k < 100000 && s->node[0].l.phase != QUORUM_BROADCAST; k++) {
+	for (int k = 0; k < 100000 && s->node[s->ld].l.phase != QUORUM_BROADCAST; k++) {
 		if (rnd(s) % 3 == 0)
 			make_durable(s, (int)(rnd(s) % (uint64_t)s->n), false);
 		else if (!deliver_one(s))
 			make_durable(s, (int)(rnd(s) % (uint64_t)s->n), true);
 	}
-	cr_assert_eq(s->node[0].l.phase, QUORUM_BROADCAST, SEEDF "never established", SEEDA);
+	cr_assert_eq(s->node[s->ld].l.phase, QUORUM_BROADCAST, SEEDF "never established", SEEDA);
 }
 
 /* A learner crashes (its links and undurable log die with it) and comes back through
@@ -871,8 +882,8 @@ static void until_established(struct sim *s)
 static void restart_learner(struct sim *s, int i)
 {
 	struct node *nd = &s->node[i];
-	for (int j = 1; j < s->n; j++) /* one learner away at a time, or the leader loses its quorum */
-		if (s->node[0].l.lstate[j] == QL_NONE)
+	for (int j = 0; j < s->n; j++) /* one learner away at a time, or the leader loses its quorum */
+		if (j != s->ld && s->node[s->ld].l.lstate[j] == QL_NONE)
 			return;
 	for (int j = 0; j < s->n; j++) {
 		s->nq -= s->link[i][j].n + s->link[j][i].n;
@@ -886,7 +897,7 @@ static void restart_learner(struct sim *s, int i)
 		if (s->sync_node[c] == i && s->sync_need[c] >= 0)
 			s->sync_need[c] = -2; /* its clients lost their connection, and their syncs */
 	struct quorum_event ev = { .type = QUORUM_EV_DISCONNECT, .from = i + 1 };
-	step(s, 0, &ev);
+	step(s, s->ld, &ev);
 	int64_t keep = nd->applied < last_of(nd) ? nd->applied : last_of(nd);
 	boot_node(s, i, keep);
 }
@@ -901,8 +912,9 @@ static void settle_and_serve(struct sim *s, int steps, bool restarts)
 			sim_step(s);
 	}
 	quiesce(s);
-	for (int i = 1; i < s->n; i++)
-		cr_assert_eq(s->node[i].f.phase, QUORUM_BROADCAST, SEEDF "node %d not serving", SEEDA, i + 1);
+	for (int i = 0; i < s->n; i++)
+		cr_assert(i == s->ld || s->node[i].f.phase == QUORUM_BROADCAST,
+			  SEEDF "node %d not serving", SEEDA, i + 1);
 }
 
 Test(quorum, fresh_ensembles_elect_sync_and_serve, .timeout = 60)
@@ -914,7 +926,7 @@ Test(quorum, fresh_ensembles_elect_sync_and_serve, .timeout = 60)
 			struct sim *s = sim_blank(seed, nv, no);
 			boot(s, 0);
 			settle_and_serve(s, 2000, false);
-			cr_assert_eq(s->node[0].l.epoch, 1);
+			cr_assert_eq(s->node[s->ld].l.epoch, 1);
 			for (int i = 1; i < s->n; i++)
 				cr_assert_eq(s->sync_kind[i], QP_DIFF);
 			for (int i = 0; i < s->n; i++)
@@ -949,7 +961,7 @@ Test(quorum, lagging_follower_gets_diff, .timeout = 30)
 		give(s, 3, 1, 1, lag, 1, 0, 0, 0);
 		boot(s, ZE(1, 25));
 		settle_and_serve(s, 1000, false);
-		cr_assert_eq(s->node[0].l.epoch, 2);
+		cr_assert_eq(s->node[s->ld].l.epoch, 2);
 		for (int i = 1; i < s->n; i++)
 			cr_assert_eq(s->sync_kind[i], QP_DIFF, SEEDF "node %d", SEEDA, i + 1);
 		free(s);
@@ -1026,8 +1038,8 @@ Test(quorum, leader_behind_a_learner_steps_down)
 	boot(s, ZE(1, 40));
 	for (int k = 0; k < 1000 && deliver_one(s); k++)
 		;
-	cr_assert(s->node[0].down);
-	cr_assert_eq(s->node[0].l.phase, QUORUM_DISCOVERY);
+	cr_assert(s->node[s->ld].down);
+	cr_assert_eq(s->node[s->ld].l.phase, QUORUM_DISCOVERY);
 	free(s);
 }
 
@@ -1116,7 +1128,7 @@ static void live_run(struct sim *s, int ticks, bool writes)
 {
 	for (int t = 0; t < ticks; t++) {
 		uint64_t end = s->now + TICK_MS;
-		int budget = writes && s->node[0].nlog < LOGMAX - QUORUM_WINDOW_MAX - 10 ? 3 : 0;
+		int budget = writes && s->node[s->ld].nlog < LOGMAX - QUORUM_WINDOW_MAX - 10 ? 3 : 0;
 		for (int i = 0; i < s->n; i++)
 			if (!s->node[i].down) {
 				struct quorum_event ev = { .type = QUORUM_EV_TICK };
@@ -1156,8 +1168,8 @@ Test(quorum, healthy_ensemble_never_times_out, .timeout = 30)
 		live_run(s, 200, true);
 		for (int i = 0; i < s->n; i++)
 			cr_assert(!s->node[i].down, SEEDF "node %d timed out", SEEDA, i + 1);
-		cr_assert_eq(s->node[0].l.phase, QUORUM_BROADCAST);
-		cr_assert_gt(s->node[0].l.committed, ZE(1, 0));
+		cr_assert_eq(s->node[s->ld].l.phase, QUORUM_BROADCAST);
+		cr_assert_gt(s->node[s->ld].l.committed, ZE(1, 0));
 		free(s);
 	}
 }
@@ -1170,15 +1182,15 @@ Test(quorum, leader_losing_its_quorum_steps_down_and_commits_nothing_alone, .tim
 		struct sim *s = live_sim(seed, 5, 0);
 		boot(s, 0);
 		live_run(s, 50, true);
-		cr_assert(!s->node[0].down, SEEDF, SEEDA);
+		cr_assert(!s->node[s->ld].down, SEEDF, SEEDA);
 		for (int j = 1; j < s->n; j++)
 			s->cut[0][j] = s->cut[j][0] = true;
-		int64_t proposed = s->node[0].l.proposed;
+		int64_t proposed = s->node[s->ld].l.proposed;
 		live_run(s, s->sync_limit, true);
-		cr_assert(!s->node[0].down, SEEDF "stepped down early", SEEDA);
+		cr_assert(!s->node[s->ld].down, SEEDF "stepped down early", SEEDA);
 		live_run(s, 2, true);
-		cr_assert(s->node[0].down, SEEDF "leader without a quorum still leads", SEEDA);
-		cr_assert_leq(s->node[0].l.committed, proposed, SEEDF, SEEDA);
+		cr_assert(s->node[s->ld].down, SEEDF "leader without a quorum still leads", SEEDA);
+		cr_assert_leq(s->node[s->ld].l.committed, proposed, SEEDF, SEEDA);
 		for (int i = 1; i < s->n; i++)
 			cr_assert(s->node[i].down, SEEDF "node %d still follows", SEEDA, i + 1);
 		free(s);
@@ -1195,11 +1207,11 @@ Test(quorum, cut_off_followers_leave_and_the_leader_stays, .timeout = 30)
 		if (j != 3 && j != 4)
 			s->cut[3][j] = s->cut[j][3] = s->cut[4][j] = s->cut[j][4] = true;
 	live_run(s, 20, true);
-	cr_assert(!s->node[0].down && !s->node[1].down && !s->node[2].down);
+	cr_assert(!s->node[s->ld].down && !s->node[1].down && !s->node[2].down);
 	cr_assert(s->node[3].down && s->node[4].down);
-	int64_t before = s->node[0].l.committed;
+	int64_t before = s->node[s->ld].l.committed;
 	live_run(s, 10, true);
-	cr_assert_gt(s->node[0].l.committed, before);
+	cr_assert_gt(s->node[s->ld].l.committed, before);
 	free(s);
 }
 
@@ -1211,8 +1223,71 @@ Test(quorum, discovery_without_a_quorum_times_out, .timeout = 30)
 	s->cut[0][1] = s->cut[1][0] = s->cut[0][2] = s->cut[2][0] = true;
 	boot(s, 0);
 	live_run(s, s->init_limit, false);
-	cr_assert(!s->node[0].down && !s->node[1].down);
+	cr_assert(!s->node[s->ld].down && !s->node[1].down);
 	live_run(s, 2, false);
-	cr_assert(s->node[0].down && s->node[1].down && s->node[2].down);
+	cr_assert(s->node[s->ld].down && s->node[1].down && s->node[2].down);
 	free(s);
+}
+
+/* ---- the leader crashes: a new one is elected and the ensemble goes on ---- */
+
+/* The leader crashes (keeping only its durable log and epoch files); the others flush
+ * and drop their connections; FLE's choice - the voter with the largest (currentEpoch,
+ * last zxid) among those up - leads the next epoch; the old leader rejoins once it leads,
+ * and its proposals nobody else logged are truncated away. */
+static void reelect(struct sim *s)
+{
+	struct node *old = &s->node[s->ld];
+	old->nlog = old->ndurable;
+	old->snap_pending = false;
+	for (int i = 0; i < s->n; i++) {
+		for (int j = 0; j < s->n; j++) {
+			s->nq -= s->link[i][j].n;
+			s->link[i][j].n = 0;
+		}
+		struct node *nd = &s->node[i];
+		if (nd->snap_pending && nd->ndurable < nd->nlog) /* a half-written snapshot */
+			nd->nlog = nd->ndurable = 0;
+		nd->snap_pending = false;
+		nd->ndurable = nd->nlog; /* the survivors flush as they go LOOKING */
+		if (nd->applied > last_of(nd))
+			nd->applied = last_of(nd);
+	}
+	for (uint64_t c = 0; c < s->next_cookie; c++)
+		if (s->sync_need[c] >= 0)
+			s->sync_need[c] = -2; /* the connections went down with the leader */
+	int best = -1;
+	for (int i = 0; i < s->nvoters; i++) {
+		if (i == s->ld)
+			continue;
+		const struct node *nd = &s->node[i];
+		if (best < 0 || nd->current_file > s->node[best].current_file ||
+		    (nd->current_file == s->node[best].current_file && last_of(nd) >= last_of(&s->node[best])))
+			best = i;
+	}
+	int gone = s->ld;
+	s->ld = best;
+	old->down = true; /* still down while the others elect and sync */
+	for (int i = 0; i < s->n; i++)
+		if (i != gone)
+			boot_node(s, i, s->node[i].applied);
+	until_established(s);
+	boot_node(s, gone, old->applied); /* it comes back as a learner */
+}
+
+Test(quorum, leaders_crash_and_the_next_keeps_every_commit, .timeout = 60)
+{
+	FOR_SEEDS(seed, 30) {
+		struct sim *s = sim_blank(seed, seed % 2 ? 3 : 5, seed % 3 ? 0 : 1);
+		boot(s, 0);
+		for (int round = 0; round < 4; round++) {
+			until_established(s);
+			for (int k = 0; k < 1500; k++)
+				sim_step(s);
+			reelect(s);
+		}
+		settle_and_serve(s, 1000, false);
+		cr_assert_geq(s->node[s->ld].l.epoch, 5, SEEDF, SEEDA);
+		free(s);
+	}
 }
