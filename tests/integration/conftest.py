@@ -112,6 +112,15 @@ def kazoo_factory(server):
 
 
 @pytest.fixture
+def raw(server):
+    """One zkwire.RawClient session on the module's server (a module may define its own)."""
+    import zkwire
+    c = zkwire.RawClient(server.port)
+    yield c
+    c.close()
+
+
+@pytest.fixture
 def zk(kazoo_factory):
     return kazoo_factory()
 

@@ -40,13 +40,6 @@ def own_server(workdir, cfg=None):
     assert srv.health_problems() is None
 
 
-@pytest.fixture
-def raw(server):
-    c = RawClient(server.port)
-    yield c
-    c.close()
-
-
 def gone_within(c, path, seconds):
     return c.gone_within(path, seconds)
 

@@ -31,49 +31,40 @@ def _run_all(fns, timeout=30.0):
         raise errors[0]
 
 
-def test_lock_many_contenders_exclude_each_other(kazoo_factory, base):
-    clients = [kazoo_factory() for _ in range(4)]
-    holders, peak, total = [0], [0], [0]
+def _contend(clients, make_recipe, rounds):
+    """Each client enters its recipe `rounds` times; returns (most inside at once, entries)."""
+    inside, peak, total = [0], [0], [0]
     guard = threading.Lock()
 
-    def work(c, name):
-        lock = c.Lock(base + "/lock", name)
-        for _ in range(10):
-            with lock:
+    def work(c, i):
+        recipe = make_recipe(c, "c%d" % i)
+        for _ in range(rounds):
+            with recipe:
                 with guard:
-                    holders[0] += 1
-                    peak[0] = max(peak[0], holders[0])
+                    inside[0] += 1
+                    peak[0] = max(peak[0], inside[0])
                 time.sleep(0.002)
                 with guard:
-                    holders[0] -= 1
+                    inside[0] -= 1
                     total[0] += 1
 
-    _run_all([lambda c=c, i=i: work(c, "c%d" % i) for i, c in enumerate(clients)])
-    assert peak[0] == 1
-    assert total[0] == 40
+    _run_all([lambda c=c, i=i: work(c, i) for i, c in enumerate(clients)])
+    return peak[0], total[0]
+
+
+def test_lock_many_contenders_exclude_each_other(kazoo_factory, base):
+    clients = [kazoo_factory() for _ in range(4)]
+    peak, total = _contend(clients, lambda c, name: c.Lock(base + "/lock", name), 10)
+    assert peak == 1
+    assert total == 40
     assert clients[0].get_children(base + "/lock") == []
 
 
 def test_semaphore_admits_at_most_max_leases(kazoo_factory, base):
     clients = [kazoo_factory() for _ in range(5)]
-    inside, peak, total = [0], [0], [0]
-    guard = threading.Lock()
-
-    def work(c, name):
-        sem = c.Semaphore(base + "/sem", name, max_leases=2)
-        for _ in range(4):
-            with sem:
-                with guard:
-                    inside[0] += 1
-                    peak[0] = max(peak[0], inside[0])
-                time.sleep(0.01)
-                with guard:
-                    inside[0] -= 1
-                    total[0] += 1
-
-    _run_all([lambda c=c, i=i: work(c, "s%d" % i) for i, c in enumerate(clients)])
-    assert 1 <= peak[0] <= 2
-    assert total[0] == 20
+    peak, total = _contend(clients, lambda c, name: c.Semaphore(base + "/sem", name, max_leases=2), 4)
+    assert 1 <= peak <= 2
+    assert total == 20
     lease_holders = clients[0].Semaphore(base + "/sem", "probe", max_leases=2).lease_holders()
     assert lease_holders == []
 

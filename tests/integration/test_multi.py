@@ -15,13 +15,6 @@ from zkwire import (ERR_BAD_VERSION, ERR_MARSHALLING, ERR_NO_CHILDREN_FOR_EPHEME
                     mop_read, mop_set_data, multi, multi_header)
 
 
-@pytest.fixture
-def raw(server):
-    c = zkwire.RawClient(server.port)
-    yield c
-    c.close()
-
-
 def last_zxid(raw, base):
     """The zxid of a fresh write: the next zxid a txn takes is one more."""
     zxid, err, _ = raw.call(zkwire.OP_SET_DATA, zkwire.p_str(base) + zkwire.p_buf(b"z") + zkwire.p_int(-1))

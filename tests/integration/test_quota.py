@@ -23,13 +23,6 @@ SERVER_EXTRA_CFG = {"enforceQuota": "true", "extendedTypesEnabled": "true",
 UNLIMITED = b"count=-1,bytes=-1"
 
 
-@pytest.fixture
-def raw(server):
-    c = RawClient(server.port)
-    yield c
-    c.close()
-
-
 def set_quota(c, path, limits):
     """SetQuotaCommand.createQuota: the quota path's nodes (null data), the limits node, then
     the stats node with count=0,bytes=0 (which the server recounts)."""
