@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ const char *const fourlw_names[FLW_COUNT] = {
 	"dirs", "isro", "srst", "crst", "gtmk", "stmk", "hash",
 };
 
-enum opt_type { OPT_INT, OPT_STR, OPT_BOOL, OPT_4LW, OPT_IGNORED };
+enum opt_type { OPT_INT, OPT_STR, OPT_BOOL, OPT_4LW, OPT_IGNORED, OPT_PEERTYPE, OPT_ELECTION_ALG };
 
 struct opt {
 	const char *name;
@@ -52,9 +53,14 @@ static const struct opt options[] = {
 	{ "znode.container.maxPerMinute", OPT_INT, F(container_max_per_minute), 1, 1000000000 },
 	{ "znode.container.maxNeverUsedIntervalMs", OPT_INT, F(container_max_never_used_ms), 0, 1000000000 },
 	{ "enforceQuota", OPT_BOOL, F(enforce_quota), 0, 0 },
-	/* Keys with no effect on a standalone zkd: accepted quietly. */
-	{ "initLimit", OPT_IGNORED, 0, 0, 0 },
-	{ "syncLimit", OPT_IGNORED, 0, 0, 0 },
+	/* The ensemble. initLimit/syncLimit 0 means "not set" (refused in quorum mode). */
+	{ "initLimit", OPT_INT, F(init_limit), 0, 1000000 },
+	{ "syncLimit", OPT_INT, F(sync_limit), 0, 1000000 },
+	{ "cnxTimeout", OPT_INT, F(cnx_timeout_ms), 1, 3600000 },
+	{ "quorumListenOnAllIPs", OPT_BOOL, F(quorum_listen_all), 0, 0 },
+	{ "peerType", OPT_PEERTYPE, F(peer_type_observer), 0, 0 },
+	{ "electionAlg", OPT_ELECTION_ALG, 0, 0, 0 },
+	/* Keys with no effect on zkd: accepted quietly. */
 	{ "admin.enableServer", OPT_IGNORED, 0, 0, 0 },
 	{ "standaloneEnabled", OPT_IGNORED, 0, 0, 0 },
 };
@@ -62,8 +68,8 @@ static const struct opt options[] = {
 
 /* Keys Apache ZooKeeper 3.8 knows (zookeeperAdmin.md) that zkd does not implement yet. */
 static const char *const zk_known[] = {
-	"secureClientPort", "secureClientPortAddress", "observerMasterPort", "cnxTimeout",
-	"electionAlg", "electionPortBindRetry", "quorumListenOnAllIPs", "peerType", "syncEnabled",
+	"secureClientPort", "secureClientPortAddress", "observerMasterPort",
+	"electionPortBindRetry", "syncEnabled",
 	"reconfigEnabled", "dynamicConfigFile", "snapSizeLimitInKb", "txnLogSizeLimitInKb",
 	"commitLogCount", "maxResponseCacheSize", "maxGetChildrenResponseCacheSize",
 	"localSessionsEnabled", "localSessionsUpgradingEnabled", "connectToLearnerMasterLimit",
@@ -75,7 +81,7 @@ static const char *const zk_known[] = {
 	"maxBatchSize", "jute.maxbuffer.extrasize", "closeSessionTxn.enabled",
 	"learner.asyncSending", "learner.closeSocketAsync", "leader.closeSocketAsync",
 	"leader.nodelay", "leader.ackLoggingFrequency", "forward_learner_requests_to_commit_processor_disabled",
-	"minClientCnxns", "syncLimit", "electionPort", "quorum.cnxn.threads.size",
+	"minClientCnxns", "electionPort", "quorum.cnxn.threads.size",
 	"quorumCnxnThreadsSize", "snapshot.compression.method", "serializeLastProcessedZxid.enabled",
 	"metricsProvider.className", "metricsProvider.httpPort", "metricsProvider.httpHost",
 	"metricsProvider.exportJvmInfo", "audit.enable", "kerberos.removeHostFromPrincipal",
@@ -126,6 +132,7 @@ void config_defaults(struct zk_config *c)
 	c->fourlw_mask = config_fourlw_mask("ruok, srvr, mntr, isro");
 	c->container_check_ms = 60000;
 	c->container_max_per_minute = 10000;
+	c->cnx_timeout_ms = 5000;
 	c->source = "zoo.cfg";
 }
 
@@ -208,8 +215,211 @@ static int set_opt(struct zk_config *c, const struct opt *o, const char *val, ch
 		return 0;
 	case OPT_IGNORED:
 		return 0;
+	case OPT_PEERTYPE:
+		if (!strcasecmp(val, "observer") || !strcasecmp(val, "participant")) {
+			*(bool *)(base + o->off) = !strcasecmp(val, "observer");
+			return 0;
+		}
+		snprintf(msg, mlen, "%s: unrecognised peer type '%s' (participant or observer)", o->name, val);
+		return -EINVAL;
+	case OPT_ELECTION_ALG:
+		if (strcmp(val, "3") == 0)
+			return 0;
+		snprintf(msg, mlen, "%s: '%s' is not supported; only 3 (fast leader election) is", o->name, val);
+		return -EINVAL;
 	}
 	return -EINVAL;
+}
+
+/* ---- server.N lines (QuorumPeer.QuorumServer's syntax) ---- */
+
+/* A decimal number in [min, max] with an optional sign, nothing around it (Java's parseLong). */
+static bool parse_num(const char *s, long long min, long long max, long long *out)
+{
+	if (!*s || isspace((unsigned char)*s))
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ConfigUtils.getHostAndPort: "[v6host]:a:b" or "host:a:b", split at ':' into at most max
+ * parts (the host without brackets first). Returns the count, or -1 for a bad form. */
+static int split_host_port(char *s, char **parts, int max)
+{
+	int n = 0;
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+		if (!close || close == s + 1 || close[1] != ':')
+			return -1;
+		*close = 0;
+		parts[n++] = s + 1;
+		s = close + 2;
+	} else {
+		char *colon = strchr(s, ':');
+		if (!colon)
+			return 1 <= max ? (parts[0] = s, 1) : -1;
+		*colon = 0;
+		parts[n++] = s;
+		s = colon + 1;
+	}
+	for (;;) {
+		if (n == max)
+			return -1;
+		parts[n++] = s;
+		char *colon = strchr(s, ':');
+		if (!colon)
+			break;
+		*colon = 0;
+		s = colon + 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!*parts[i])
+			return -1;
+	return n;
+}
+
+static int parse_port(const char *s, const char *what, int *port, char *msg, size_t mlen)
+{
+	long long v;
+	if (!parse_num(s, 1, 65535, &v)) {
+		snprintf(msg, mlen, "bad %s port '%s' (1..65535)", what, s);
+		return -EINVAL;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+static int copy_host(char *dst, const char *host, char *msg, size_t mlen)
+{
+	if (strlen(host) >= 256) {
+		snprintf(msg, mlen, "host name too long");
+		return -EINVAL;
+	}
+	strcpy(dst, host);
+	return 0;
+}
+
+/* ";[clientHost:]clientPort" */
+static int parse_client(struct zk_server *sv, char *text, char *msg, size_t mlen)
+{
+	char *parts[3];
+	int n = split_host_port(text, parts, 3);
+	if (n < 1 || n > 2) {
+		snprintf(msg, mlen, "client address '%s' is not port or host:port", text);
+		return -EINVAL;
+	}
+	if (n == 2 && copy_host(sv->client_host, parts[0], msg, mlen) < 0)
+		return -EINVAL;
+	return parse_port(parts[n - 1], "client", &sv->client_port, msg, mlen);
+}
+
+/* "host:quorumPort:electionPort[:type]" */
+static int parse_quorum_addr(struct zk_server *sv, char *text, char *msg, size_t mlen)
+{
+	if (strchr(text, '|')) {
+		snprintf(msg, mlen, "more than one address (multiAddress) is not supported");
+		return -EINVAL;
+	}
+	char *parts[5];
+	int n = split_host_port(text, parts, 5);
+	if (n < 3 || n > 4) {
+		snprintf(msg, mlen, "'%s' is not host:quorumPort:electionPort[:participant|:observer]", text);
+		return -EINVAL;
+	}
+	if (copy_host(sv->host, parts[0], msg, mlen) < 0 ||
+	    parse_port(parts[1], "quorum", &sv->quorum_port, msg, mlen) < 0 ||
+	    parse_port(parts[2], "election", &sv->election_port, msg, mlen) < 0)
+		return -EINVAL;
+	if (sv->quorum_port == sv->election_port) {
+		snprintf(msg, mlen, "quorum and election port must be different (%d)", sv->quorum_port);
+		return -EINVAL;
+	}
+	if (n == 4) {
+		char *type = trim(parts[3]);
+		if (strcasecmp(type, "observer") && strcasecmp(type, "participant")) {
+			snprintf(msg, mlen, "unrecognised peer type '%s' (participant or observer)", type);
+			return -EINVAL;
+		}
+		sv->observer = !strcasecmp(type, "observer");
+	}
+	return 0;
+}
+
+static bool wildcard_host(const char *h)
+{
+	return !*h || !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "0:0:0:0:0:0:0:0");
+}
+
+/* A (host, port) of sv that another line also uses. Apache compares resolved addresses only
+ * on reconfig; on loopback or one host such a config could never bind, so we refuse it. */
+static int check_address_clash(const struct zk_config *c, const struct zk_server *sv,
+			       char *msg, size_t mlen)
+{
+	for (int i = 0; i < c->nservers; i++) {
+		const struct zk_server *o = &c->servers[i];
+		const char *oh[3] = { o->host, o->host, o->client_host };
+		int op[3] = { o->quorum_port, o->election_port, o->client_port };
+		const char *mh[3] = { sv->host, sv->host, sv->client_host };
+		int mp[3] = { sv->quorum_port, sv->election_port, sv->client_port };
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++) {
+				if (!mp[a] || mp[a] != op[b] || strcmp(mh[a], oh[b]) || wildcard_host(mh[a]))
+					continue;
+				snprintf(msg, mlen, "address %s:%d is also used by server.%lld", mh[a],
+					 mp[a], (long long)o->sid);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+static int parse_server(struct zk_config *c, const char *id, char *val, char *msg, size_t mlen)
+{
+	long long sid;
+	if (!parse_num(id, LLONG_MIN, LLONG_MAX, &sid)) {
+		snprintf(msg, mlen, "server.%s: the server id is not a number", id);
+		return -EINVAL;
+	}
+	if (sid < 1 || sid > ZK_SID_MAX) {
+		snprintf(msg, mlen, "server.%s: the server id is out of range [1, %d]", id, ZK_SID_MAX);
+		return -EINVAL;
+	}
+	if (config_server(c, sid)) {
+		snprintf(msg, mlen, "server.%lld is given twice", sid);
+		return -EINVAL;
+	}
+	if (c->nservers == ZK_SERVERS_MAX) {
+		snprintf(msg, mlen, "too many servers (at most %d server.N lines)", ZK_SERVERS_MAX);
+		return -EINVAL;
+	}
+	struct zk_server sv = { .sid = sid };
+	char *semi = strchr(val, ';');
+	/* Errors below read "server.N: what"; the prefix is written first. */
+	int k = snprintf(msg, mlen, "server.%lld: ", sid);
+	ZK_ASSERT(k > 0 && (size_t)k < mlen);
+	msg += k;
+	mlen -= (size_t)k;
+	if (semi) {
+		*semi++ = 0;
+		if (strchr(semi, ';')) {
+			snprintf(msg, mlen, "more than one ';'");
+			return -EINVAL;
+		}
+	}
+	int rc = parse_quorum_addr(&sv, val, msg, mlen);
+	if (rc == 0 && semi && *semi)
+		rc = parse_client(&sv, semi, msg, mlen);
+	if (rc == 0)
+		rc = check_address_clash(c, &sv, msg, mlen);
+	if (rc < 0)
+		return rc;
+	c->servers[c->nservers++] = sv;
+	return 0;
 }
 
 static int parse_line(struct zk_config *c, char *line, char *msg, size_t mlen)
@@ -232,13 +442,13 @@ static int parse_line(struct zk_config *c, char *line, char *msg, size_t mlen)
 	const char *key = s;
 	if (strncmp(key, "zookeeper.", 10) == 0)
 		key += 10;
+	if (strcmp(key, "clientPort") == 0)
+		c->client_port_given = true;
 	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
 		if (strcmp(key, options[i].name) == 0)
 			return set_opt(c, &options[i], val, msg, mlen);
-	if (strncmp(key, "server.", 7) == 0) {
-		c->nservers++;
-		return 0;
-	}
+	if (strncmp(key, "server.", 7) == 0)
+		return parse_server(c, key + 7, val, msg, mlen);
 	if (zk_knows(key)) {
 		LOG_WARN("%s: '%s' is a ZooKeeper setting zkd does not implement; ignored", c->source, key);
 		return 0;
@@ -275,6 +485,8 @@ int config_parse(struct zk_config *c, const char *text, size_t len, char *err, s
 	return 0;
 }
 
+static int finish_quorum(struct zk_config *c, char *err, size_t errlen);
+
 int config_finish(struct zk_config *c, char *err, size_t errlen)
 {
 	if (!c->data_dir[0]) {
@@ -292,10 +504,128 @@ int config_finish(struct zk_config *c, char *err, size_t errlen)
 			 c->source, c->min_session_timeout_ms, c->max_session_timeout_ms);
 		return -EINVAL;
 	}
-	if (c->nservers > 1) {
-		snprintf(err, errlen, "%s: an ensemble (%d server.N lines) is not supported yet; "
-			 "zkd runs standalone only", c->source, c->nservers);
+	return finish_quorum(c, err, errlen);
+}
+
+static int count_voters(const struct zk_config *c)
+{
+	int n = 0;
+	for (int i = 0; i < c->nservers; i++)
+		n += !c->servers[i].observer;
+	return n;
+}
+
+bool config_quorum_mode(const struct zk_config *c)
+{
+	return count_voters(c) > 1;
+}
+
+const struct zk_server *config_server(const struct zk_config *c, int64_t sid)
+{
+	ZK_ASSERT(c->nservers >= 0 && c->nservers <= ZK_SERVERS_MAX);
+	for (int i = 0; i < c->nservers; i++)
+		if (c->servers[i].sid == sid)
+			return &c->servers[i];
+	return NULL;
+}
+
+/* QuorumPeerConfig.parseDynamicConfig and checkValidity. */
+static int finish_quorum(struct zk_config *c, char *err, size_t errlen)
+{
+	int voters = count_voters(c), observers = c->nservers - voters;
+	if (observers > 0 && voters <= 1) {
+		snprintf(err, errlen, "%s: observers without a quorum of participants (%d) is not a valid "
+			 "configuration", c->source, voters);
 		return -EINVAL;
 	}
+	if (voters == 1) {
+		LOG_WARN("%s: only one server specified (ignored): running standalone", c->source);
+		return 0;
+	}
+	if (voters == 0)
+		return 0;
+	if (voters == 2)
+		LOG_WARN("%s: no server failure will be tolerated; you need at least 3 servers", c->source);
+	else if (voters % 2 == 0)
+		LOG_WARN("%s: non-optimal configuration, consider an odd number of servers", c->source);
+	if (c->init_limit == 0 || c->sync_limit == 0) {
+		snprintf(err, errlen, "%s: %s is not set (required with server.N lines)", c->source,
+			 c->init_limit == 0 ? "initLimit" : "syncLimit");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* setupClientPort: the server's own line may carry its client address; a clientPort (and
+ * clientPortAddress) in the file must then agree with it. */
+static int adopt_client_addr(struct zk_config *c, const struct zk_server *me, char *err, size_t errlen)
+{
+	if (!me->client_port)
+		return 0;
+	const char *line_host = me->client_host[0] ? me->client_host : "0.0.0.0";
+	if (c->client_port_given) {
+		bool any = wildcard_host(c->client_addr);
+		if ((any && c->client_port != me->client_port) ||
+		    (!any && (c->client_port != me->client_port || strcmp(c->client_addr, line_host)))) {
+			snprintf(err, errlen, "%s: client address for this server (id = %lld) is %s:%d in "
+				 "clientPort/clientPortAddress but %s:%d in its server.%lld line", c->source,
+				 (long long)me->sid, c->client_addr[0] ? c->client_addr : "0.0.0.0",
+				 c->client_port, line_host, me->client_port, (long long)me->sid);
+			return -EINVAL;
+		}
+	}
+	c->client_port = me->client_port;
+	strcpy(c->client_addr, line_host);
+	return 0;
+}
+
+int config_set_myid(struct zk_config *c, const char *text, size_t len, char *err, size_t errlen)
+{
+	bool quorum = config_quorum_mode(c);
+	if (!text) {
+		if (!quorum)
+			return 0;
+		snprintf(err, errlen, "%s/myid: the myid file is missing (required with server.N lines)",
+			 c->data_dir);
+		return -EINVAL;
+	}
+	/* BufferedReader.readLine: up to the first \n, \r or the end. */
+	size_t n = 0;
+	while (n < len && text[n] != '\n' && text[n] != '\r')
+		n++;
+	char line[32] = "";
+	long long id = 0;
+	if (n < sizeof line) {
+		memcpy(line, text, n);
+		line[n] = 0;
+	}
+	if (n >= sizeof line || !parse_num(line, LLONG_MIN, LLONG_MAX, &id)) {
+		snprintf(err, errlen, "%s/myid: serverid '%.*s' is not a number", c->data_dir,
+			 (int)(n < 64 ? n : 64), text);
+		return -EINVAL;
+	}
+	if (!quorum) {
+		c->myid = id; /* read as Apache reads it, used by nothing */
+		return 0;
+	}
+	const struct zk_server *me = config_server(c, id);
+	if (!me) {
+		snprintf(err, errlen, "%s/myid: my id %lld is not in the peer list", c->data_dir, id);
+		return -EINVAL;
+	}
+	if (c->extended_types && id > 254) {
+		snprintf(err, errlen, "%s/myid: server ids above 254 are not supported with "
+			 "extendedTypesEnabled", c->data_dir);
+		return -EINVAL;
+	}
+	if (me->observer != c->peer_type_observer) {
+		LOG_WARN("%s: peer type from the servers list (%s) does not match peerType (%s); "
+			 "the servers list wins", c->source, me->observer ? "observer" : "participant",
+			 c->peer_type_observer ? "observer" : "participant");
+		c->peer_type_observer = me->observer;
+	}
+	if (adopt_client_addr(c, me, err, errlen) < 0)
+		return -EINVAL;
+	c->myid = id;
 	return 0;
 }

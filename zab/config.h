@@ -11,6 +11,19 @@
 #include <stdint.h>
 
 #define ZK_CFG_PATH_MAX 1024
+#define ZK_SERVERS_MAX 32
+#define ZK_SID_MAX 255          /* sids are 1..255: a session id carries the sid in its top byte */
+
+/* One server.N line: server.N=host:quorumPort:electionPort[:participant|:observer]
+ * [;[clientHost:]clientPort]. Hosts are kept as written (an IPv6 host without its brackets). */
+struct zk_server {
+	int64_t sid;
+	char host[256];          /* quorum and election host */
+	int quorum_port, election_port;
+	bool observer;           /* ":observer" */
+	char client_host[256];   /* ";[clientHost:]clientPort": "" if absent or only a port */
+	int client_port;         /* 0 if absent */
+};
 
 enum fourlw {
 	FLW_RUOK, FLW_SRVR, FLW_STAT, FLW_MNTR, FLW_CONF, FLW_ENVI, FLW_CONS, FLW_DUMP,
@@ -48,7 +61,15 @@ struct zk_config {
 	int container_max_per_minute;
 	int container_max_never_used_ms; /* 0: never-used containers are kept */
 	bool enforce_quota;         /* zookeeper.enforceQuota: QuotaExceeded past a limit */
-	int nservers;               /* server.N lines seen */
+	/* the ensemble (QuorumPeerConfig) */
+	struct zk_server servers[ZK_SERVERS_MAX];
+	int nservers;               /* server.N lines, in file order */
+	int init_limit, sync_limit; /* ticks; 0 = not set, refused in quorum mode as Apache does */
+	int cnx_timeout_ms;         /* cnxTimeout: election connect and handshake, default 5000 */
+	bool peer_type_observer;    /* peerType=observer (the server's own line wins) */
+	bool quorum_listen_all;     /* quorumListenOnAllIPs: election/quorum ports on every address */
+	int64_t myid;               /* set by config_set_myid; 0 until then */
+	bool client_port_given;     /* clientPort was in the file (Apache's "not set" differs) */
 	const char *source;         /* file name for messages */
 };
 
@@ -58,6 +79,19 @@ void config_defaults(struct zk_config *c);
 int config_parse(struct zk_config *c, const char *text, size_t len, char *err, size_t errlen);
 /* Fill the derived defaults (session bounds, dataLogDir) and check cross-key rules. */
 int config_finish(struct zk_config *c, char *err, size_t errlen);
+/* Quorum mode: more than one voting server.N line (Apache's isDistributed with
+ * standaloneEnabled). A lone server.N line stays standalone. Valid after config_finish. */
+bool config_quorum_mode(const struct zk_config *c);
+/* This server's id from the text of dataDir/myid (the caller reads the file; NULL when it does
+ * not exist). Parsed as Apache parses it: the first line, an optional sign and decimal digits,
+ * nothing else. In quorum mode the id must be one of the server.N lines ("My id N not in the
+ * peer list"), the myid file must exist, peerType must agree with that line (Apache warns and
+ * the line wins: so do we), and the line's client address, if any, becomes clientPort /
+ * clientPortAddress (an explicit, different clientPort is an error, as in Apache). Call it after
+ * config_finish. Returns 0 or -EINVAL with a message in err. */
+int config_set_myid(struct zk_config *c, const char *text, size_t len, char *err, size_t errlen);
+/* The server.N line of sid, or NULL. */
+const struct zk_server *config_server(const struct zk_config *c, int64_t sid);
 /* Parse a 4lw whitelist value ("ruok, srvr" or "*") into a mask. */
 uint32_t config_fourlw_mask(const char *value);
 

@@ -180,6 +180,11 @@ def main():
         b"preAllocSize=65536\nsnapCount=100000\n4lw.commands.whitelist=*\n"
         b"server.1=localhost:2888:3888\ninitLimit=10\nsyncLimit=5\n")
     put("config", b"# comment\n  tickTime = 100 \r\nsecureClientPort=2281\nmaxCnxns=0\n")
+    # An ensemble; the harness reads the last line as the text of dataDir/myid.
+    put("config", b"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=/d\ncnxTimeout=900\n"
+        b"server.1=127.0.0.1:2888:3888\nserver.2=[::1]:2889:3889:participant;127.0.0.1:2182\n"
+        b"server.3=h3:2890:3890:observer;2183\npeerType=observer\nelectionAlg=3\n"
+        b"quorumListenOnAllIPs=true\n3")
     put("fourlw", b"ruok")
     put("fourlw", b"srvr, stat , mntr,conf\tenvi")
     put("fourlw", b"*")

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "net/log.h"
@@ -166,6 +167,7 @@ Test(config, zookeeper_known_keys_are_accepted, .init = setup, .timeout = 10)
 			   "autopurge.snapRetainCount=3\n"
 			   "initLimit=5\n"
 			   "syncLimit=2\n"
+			   "electionPort=3888\n"
 			   "admin.enableServer=false\n"
 			   "snapCount=1000\n"
 			   "ssl.keyStore.location=/x\n"
@@ -219,13 +221,234 @@ Test(config, finish_derives_and_checks, .init = setup, .timeout = 10)
 	cr_assert_eq(C.nservers, 1);
 	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "one server line is still standalone");
 
-	setup();
+	setup(); /* an ensemble needs initLimit and syncLimit, as in Apache */
 	cr_assert_eq(parse("server.1=a:2888:3888\nserver.2=b:2888:3888\n"), 0, "%s", err);
 	cr_assert_eq(C.nservers, 2);
 	cr_assert_eq(config_finish(&C, err, sizeof err), -EINVAL);
 	cr_assert(strncmp(err, "zoo.cfg:", 8) == 0, "%s", err);
+	cr_assert_not_null(strstr(err, "initLimit"), "%s", err);
+	cr_assert_eq(parse("initLimit=10\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), -EINVAL);
+	cr_assert_not_null(strstr(err, "syncLimit"), "%s", err);
+	cr_assert_eq(parse("syncLimit=5\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert(config_quorum_mode(&C));
 
 	setup();
 	cr_assert_eq(parse("dataDir=\n"), 0, "%s", err);
 	cr_assert_eq(config_finish(&C, err, sizeof err), -EINVAL, "dataDir is required");
+}
+
+/* ---- the ensemble: server.N lines, myid, initLimit/syncLimit, peerType ---- */
+
+static const char *const ENSEMBLE =
+	"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nclientPort=2181\n"
+	"server.1=127.0.0.1:2888:3888\n"
+	"server.2=127.0.0.2:2889:3889:participant;127.0.0.2:2182\n"
+	"server.3=[::1]:2890:3890:observer;2183\n"
+	"server.5 = zk5.example:2888:3888: Participant\n";
+
+Test(config, servers_parsed, .init = setup, .timeout = 10)
+{
+	cr_assert_eq(parse(ENSEMBLE), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(C.nservers, 4);
+	cr_assert(config_quorum_mode(&C));
+	cr_assert_eq(C.init_limit, 10);
+	cr_assert_eq(C.sync_limit, 5);
+	cr_assert_eq(C.cnx_timeout_ms, 5000, "Apache's default cnxTimeout");
+	const struct zk_server *s1 = config_server(&C, 1), *s2 = config_server(&C, 2);
+	const struct zk_server *s3 = config_server(&C, 3), *s5 = config_server(&C, 5);
+	cr_assert(s1 && s2 && s3 && s5);
+	cr_assert_null(config_server(&C, 4));
+	cr_assert_str_eq(s1->host, "127.0.0.1");
+	cr_assert_eq(s1->quorum_port, 2888);
+	cr_assert_eq(s1->election_port, 3888);
+	cr_assert(!s1->observer);
+	cr_assert_str_eq(s1->client_host, "");
+	cr_assert_eq(s1->client_port, 0);
+	cr_assert_str_eq(s2->client_host, "127.0.0.2");
+	cr_assert_eq(s2->client_port, 2182);
+	cr_assert_str_eq(s3->host, "::1", "brackets dropped");
+	cr_assert(s3->observer);
+	cr_assert_str_eq(s3->client_host, "", "a client port alone");
+	cr_assert_eq(s3->client_port, 2183);
+	cr_assert_str_eq(s5->host, "zk5.example");
+	cr_assert(!s5->observer, "the type is trimmed and case-blind");
+	cr_assert_eq(C.servers[3].sid, 5, "file order");
+}
+
+Test(config, server_line_errors_name_line_and_cause, .init = setup, .timeout = 10)
+{
+	static const struct { const char *line; const char *what; } bad[] = {
+		{ "server.1=h:2888\n", "server.1:" },
+		{ "server.1=h:2888:3888:observer:x\n", "server.1:" },
+		{ "server.1=h:2888:99999\n", "election port" },
+		{ "server.1=h:0:3888\n", "quorum port" },
+		{ "server.1=h:x:3888\n", "quorum port" },
+		{ "server.1=h:2888:2888\n", "must be different" },
+		{ "server.1=h:2888:3888:leader\n", "peer type" },
+		{ "server.1=h:2888:3888;a:b:c\n", "client address" },
+		{ "server.1=h:2888:3888;70000\n", "client port" },
+		{ "server.1=h:2888:3888;1;2\n", "';'" },
+		{ "server.1=h:2888:3888|g:2888:3888\n", "multiAddress" },
+		{ "server.1=[::1:2888:3888\n", "server.1:" },
+		{ "server.1=h::3888\n", "server.1:" },
+		{ "server.x=h:2888:3888\n", "not a number" },
+		{ "server.0=h:2888:3888\n", "out of range" },
+		{ "server.256=h:2888:3888\n", "out of range" },
+		{ "server.-1=h:2888:3888\n", "out of range" },
+		{ "peerType=learner\n", "peerType" },
+		{ "electionAlg=0\n", "only 3" },
+		{ "initLimit=-1\n", "initLimit" },
+		{ "cnxTimeout=0\n", "cnxTimeout" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setup();
+		char text[256];
+		snprintf(text, sizeof text, "# first\n%s", bad[i].line);
+		cr_assert_eq(parse(text), -EINVAL, "accepted: %s", bad[i].line);
+		cr_assert(strncmp(err, "zoo.cfg:2:", 10) == 0, "case %zu: %s", i, err);
+		cr_assert_not_null(strstr(err, bad[i].what), "case %zu: %s", i, err);
+	}
+}
+
+Test(config, duplicate_sid_address_and_too_many, .init = setup, .timeout = 10)
+{
+	cr_assert_eq(parse("server.1=a:1:2\nserver.01=b:1:2\n"), -EINVAL);
+	cr_assert(strncmp(err, "zoo.cfg:2:", 10) == 0 && strstr(err, "twice"), "%s", err);
+	setup(); /* server 2's election port is server 1's quorum port on the same host */
+	cr_assert_eq(parse("server.1=h:2888:3888\nserver.2=h:2889:2888\n"), -EINVAL);
+	cr_assert(strncmp(err, "zoo.cfg:2:", 10) == 0 && strstr(err, "h:2888"), "%s", err);
+	setup(); /* a client address used as another's election address */
+	cr_assert_eq(parse("server.1=h:2888:3888\nserver.2=g:2888:3888;h:3888\n"), -EINVAL);
+	cr_assert_not_null(strstr(err, "server.1"), "%s", err);
+	setup(); /* the same ports on other hosts, or on the wildcard client address, are fine */
+	cr_assert_eq(parse("server.1=a:2888:3888;2181\nserver.2=b:2888:3888;2181\n"
+			   "server.3=c:2888:3888;0.0.0.0:2181\n"), 0, "%s", err);
+	setup();
+	char text[4096] = "";
+	for (int i = 1; i <= ZK_SERVERS_MAX + 1; i++) {
+		char line[64];
+		snprintf(line, sizeof line, "server.%d=127.0.0.1:%d:%d\n", i, 10000 + i, 20000 + i);
+		strcat(text, line);
+	}
+	cr_assert_eq(parse(text), -EINVAL);
+	cr_assert_not_null(strstr(err, "too many servers"), "%s", err);
+	cr_assert_eq(C.nservers, ZK_SERVERS_MAX);
+}
+
+Test(config, ensemble_keys, .init = setup, .timeout = 10)
+{
+	cr_assert_eq(parse("cnxTimeout=700\nzookeeper.electionAlg=3\npeerType=OBSERVER\n"
+			   "quorumListenOnAllIPs=true\n"), 0, "%s", err);
+	cr_assert_eq(C.cnx_timeout_ms, 700);
+	cr_assert(C.peer_type_observer);
+	cr_assert(C.quorum_listen_all);
+	cr_assert_eq(parse("zookeeper.cnxTimeout=900\npeerType=participant\n"), 0, "%s", err);
+	cr_assert_eq(C.cnx_timeout_ms, 900);
+	cr_assert(!C.peer_type_observer);
+	cr_assert_eq(C.myid, 0);
+}
+
+Test(config, observers_need_a_quorum, .init = setup, .timeout = 10)
+{
+	cr_assert_eq(parse("initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2:observer\n"), 0,
+		     "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), -EINVAL);
+	cr_assert_not_null(strstr(err, "observers"), "%s", err);
+	setup();
+	cr_assert_eq(parse("server.1=a:1:2:observer\nserver.2=b:1:2:observer\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), -EINVAL);
+	setup(); /* a lone participant line: standalone, limits not needed */
+	cr_assert_eq(parse("server.7=a:1:2\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert(!config_quorum_mode(&C));
+	cr_assert_eq(config_set_myid(&C, NULL, 0, err, sizeof err), 0, "standalone needs no myid");
+	cr_assert_eq(config_set_myid(&C, "9\n", 2, err, sizeof err), 0, "standalone: any id");
+	cr_assert_eq(C.myid, 9);
+}
+
+static void ensemble(void)
+{
+	setup();
+	cr_assert_eq(parse(ENSEMBLE), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+}
+
+static int myid(const char *text)
+{
+	return config_set_myid(&C, text, strlen(text), err, sizeof err);
+}
+
+Test(config, myid_parsed_as_apache, .init = setup, .timeout = 10)
+{
+	static const struct { const char *text; int64_t id; } good[] = {
+		{ "1", 1 }, { "1\n", 1 }, { "1\r\n", 1 }, { "+5\nrest ignored", 5 }, { "5\rx", 5 },
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		ensemble();
+		cr_assert_eq(myid(good[i].text), 0, "case %zu: %s", i, err);
+		cr_assert_eq(C.myid, good[i].id, "case %zu", i);
+	}
+	static const char *const bad[] = { "", "\n1", " 1", "1 ", "x", "1x", "0x1",
+					   "99999999999999999999", "-" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ensemble();
+		cr_assert_eq(myid(bad[i]), -EINVAL, "accepted %zu", i);
+		cr_assert_not_null(strstr(err, "not a number"), "case %zu: %s", i, err);
+		cr_assert_eq(C.myid, 0);
+	}
+	ensemble();
+	cr_assert_eq(myid("4\n"), -EINVAL);
+	cr_assert_not_null(strstr(err, "not in the peer list"), "%s", err);
+	ensemble();
+	cr_assert_eq(config_set_myid(&C, NULL, 0, err, sizeof err), -EINVAL);
+	cr_assert_not_null(strstr(err, "myid file is missing"), "%s", err);
+}
+
+Test(config, myid_adopts_the_line, .init = setup, .timeout = 10)
+{
+	ensemble(); /* no client part: clientPort from the file stays */
+	cr_assert_eq(myid("1\n"), 0, "%s", err);
+	cr_assert_eq(C.client_port, 2181);
+	cr_assert(!C.peer_type_observer);
+	ensemble(); /* a client part that disagrees with clientPort=2181 */
+	cr_assert_eq(myid("2\n"), -EINVAL);
+	cr_assert_not_null(strstr(err, "client address"), "%s", err);
+	setup(); /* without clientPort in the file the line's client address is taken */
+	cr_assert_eq(parse("initLimit=1\nsyncLimit=1\nserver.1=a:1:2;127.0.0.9:2299\n"
+			   "server.2=b:1:2;3000\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(myid("1"), 0, "%s", err);
+	cr_assert_eq(C.client_port, 2299);
+	cr_assert_str_eq(C.client_addr, "127.0.0.9");
+	setup(); /* a port alone is the wildcard address; a matching clientPort is fine */
+	cr_assert_eq(parse("clientPort=3000\ninitLimit=1\nsyncLimit=1\nserver.1=a:1:2\n"
+			   "server.2=b:1:2;3000\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(myid("2"), 0, "%s", err);
+	cr_assert_eq(C.client_port, 3000);
+	cr_assert_str_eq(C.client_addr, "0.0.0.0");
+	ensemble(); /* peerType disagrees with the line: the line wins (Apache warns) */
+	cr_assert_eq(myid("3"), -EINVAL, "clientPort 2181 vs 2183");
+	ensemble();
+	C.client_port_given = false;
+	cr_assert_eq(myid("3"), 0, "%s", err);
+	cr_assert(C.peer_type_observer);
+	cr_assert_eq(C.client_port, 2183);
+	ensemble();
+	C.peer_type_observer = true;
+	cr_assert_eq(myid("1"), 0, "%s", err);
+	cr_assert(!C.peer_type_observer);
+}
+
+Test(config, extended_types_limit_the_id, .init = setup, .timeout = 10)
+{
+	cr_assert_eq(parse("initLimit=1\nsyncLimit=1\nextendedTypesEnabled=true\n"
+			   "server.255=a:1:2\nserver.254=b:1:2\n"), 0, "%s", err);
+	cr_assert_eq(config_finish(&C, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(myid("255"), -EINVAL);
+	cr_assert_not_null(strstr(err, "254"), "%s", err);
+	cr_assert_eq(myid("254"), 0, "%s", err);
 }
