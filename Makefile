@@ -74,15 +74,22 @@ unit-run: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp $$t --jobs 2; done
 
-integration: zkd
-	ZKD_BIN=$(CURDIR)/zkd /usr/bin/python3 -m pytest -q tests/integration
+integration: zkd $(BUILD)/elect_main
+	ZKD_BIN=$(CURDIR)/zkd ELECT_BIN=$(CURDIR)/$(BUILD)/elect_main \
+	/usr/bin/python3 -m pytest -q tests/integration
+
+# The election driver alone in a loop (tests/integration/test_election.py).
+$(BUILD)/elect_main: tests/integration/elect_main.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDFLAGS)
 
 # Sanitizer builds write the server to zkd-san so the release binary is untouched.
 zkd-san: $(BUILD)/server.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS)
 unit-run-san: unit-run
-integration-san: zkd-san
-	ZKD_BIN=$(CURDIR)/zkd-san ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+integration-san: zkd-san $(BUILD)/elect_main
+	ZKD_BIN=$(CURDIR)/zkd-san ELECT_BIN=$(CURDIR)/$(BUILD)/elect_main \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	/usr/bin/python3 -m pytest -q tests/integration
 

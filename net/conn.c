@@ -107,8 +107,8 @@ void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 /* The address to bind: "" is every address (IPv6 with IPv4 mapped, or IPv4 alone where the
  * kernel has no IPv6); numeric IPv4/IPv6 and "localhost" are parsed here. Other host names
  * go to the resolver, which a static build (ZKD_NO_RESOLVER) leaves out to stay small. */
-static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
-		   char *err, size_t errlen)
+int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
+		char *err, size_t errlen)
 {
 	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
@@ -157,7 +157,7 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int rc = resolve(host, port, &ss, &len, err, errlen);
+	int rc = net_resolve(host, port, &ss, &len, err, errlen);
 	if (rc < 0)
 		return rc;
 	bool any = !host || !*host;

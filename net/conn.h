@@ -40,6 +40,10 @@ int conn_flush(struct conn *c);
 static inline bool conn_throttled(const struct conn *c) { return zbuf_len(&c->out) > c->out_high; }
 /* Listening socket on host:port (host NULL or "" = any address). Returns fd or -errno. */
 int net_listen(const char *host, int port, int backlog, char *err, size_t errlen);
+/* host:port to an address (host "" = any). Numeric hosts and "localhost" never block; other
+ * names go to getaddrinfo (absent in STATIC=1 builds). 0, or -EINVAL with a message. */
+int net_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
+		char *err, size_t errlen);
 void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

@@ -57,6 +57,17 @@ def four_letter(port, cmd, timeout=5.0):
         return b"".join(chunks).decode("utf-8", "replace")
 
 
+def server_mode(port):
+    """The Mode: srvr reports on a client port (leader, follower, standalone...), or None."""
+    try:
+        for line in four_letter(port, "srvr", timeout=1.0).splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def mntr(server):
     """The server's mntr answer as a dict of key -> value (strings)."""
     out = {}

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from harness import HOST, REPO, free_port, four_letter
+from harness import HOST, REPO, free_port, server_mode
 
 JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-api.jar",
         "/usr/share/java/slf4j-simple.jar"]
@@ -99,13 +99,7 @@ class Ensemble:
         return (self.workdir / ("s%d" % sid) / "log").read_text(errors="replace")
 
     def mode(self, sid):
-        try:
-            for line in four_letter(self.ports[sid][2], "srvr", timeout=1.0).splitlines():
-                if line.startswith("Mode:"):
-                    return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return None
+        return server_mode(self.ports[sid][2])
 
     def stop(self):
         for p in self.procs.values():
