@@ -75,11 +75,11 @@ class Cluster:
         wait(lambda: any(l.get("ready") for l in self.lines(sid)), 10, "sid %d ready" % sid,
              self)
 
-    def start_apache(self, sid):
+    def start_apache(self, sid, level="warn"):
         d = self.write_cfg(sid, apache=True)
         log = open(d / "err", "ab")
         self.procs[sid] = subprocess.Popen(
-            ["java", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            ["java", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=" + level,
              "-cp", ":".join(JARS), "org.apache.zookeeper.server.quorum.QuorumPeerMain",
              str(d / "zoo.cfg")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
@@ -194,7 +194,7 @@ def test_three_agree_on_the_highest_sid(cluster_factory):
 
 
 def test_five_agree_on_the_highest_zxid(cluster_factory):
-    c = cluster_factory(5)
+    c = cluster_factory(5, extra="quorumListenOnAllIPs=true\n")  # election ports on every address
     zxids = {1: 5, 2: 9, 3: 7, 4: 9 - 1, 5: 3}
     for sid in (5, 4, 3, 2, 1):
         c.start(sid, zxid=(1 << 32) | zxids[sid], epoch=1)
@@ -356,10 +356,12 @@ apache = pytest.mark.skipif(not all(os.path.exists(j) for j in JARS) or not shut
 
 
 @apache
-def test_interop_with_two_apache_servers(cluster_factory):
+@pytest.mark.parametrize("observer", [False, True], ids=["participant", "observer"])
+def test_interop_with_two_apache_servers(cluster_factory, observer):
     """Our driver is server 1, Apache 3.8 runs 2 and 3: all decide one leader; then ours
-    restarts with a better vote and joins the Apache leader as a follower."""
-    c = cluster_factory(3)
+    restarts with a better vote and joins the Apache leader (as a follower or observer)."""
+    c = cluster_factory(3, observers={1} if observer else ())
+    want = OBSERVING if observer else FOLLOWING
     c.start(1)
     c.start_apache(2)
     c.start_apache(3)
@@ -371,10 +373,30 @@ def test_interop_with_two_apache_servers(cluster_factory):
         return None
     leader = wait(apache_formed, 40, "Apache forms an ensemble", c)
     wait(lambda: c.last(1), 10, "our decision", c)
-    assert c.last(1)["state"] == FOLLOWING and c.last(1)["leader"] == leader, (c.last(1), leader)
+    assert c.last(1)["state"] == want and c.last(1)["leader"] == leader, (c.last(1), leader)
     c.kill(1)
     c.start(1, zxid=(7 << 32) | 5, epoch=7)
     wait(lambda: c.last(1), 15, "our late decision", c)
-    assert c.last(1)["state"] == FOLLOWING and c.last(1)["leader"] == leader, (c.last(1), leader)
+    assert c.last(1)["state"] == want and c.last(1)["leader"] == leader, (c.last(1), leader)
     assert c.mode(leader) == "leader"
     print("\ninterop: Apache leader %d; ours decided %s" % (leader, c.decisions(1)))
+
+
+@apache
+def test_interop_apache_follows_our_driver(cluster_factory):
+    """Our driver is server 3 (the best vote), Apache runs 1 and 2: ours decides LEADING and
+    both Apache servers decide to follow it (they then find no ZAB leader on its quorum port,
+    which is the lead's part, not the election's)."""
+    c = cluster_factory(3)
+    c.start(3)
+    c.start_apache(1, level="info")
+    c.start_apache(2, level="info")
+    wait(lambda: c.last(3), 40, "our decision", c)
+    assert c.last(3)["state"] == LEADING, c.last(3)
+
+    def apache_followed():
+        return all("QuorumPeer - FOLLOWING" in c.err(s) and "n.sid:3, n.state:" in c.err(s)
+                   and "n.leader:3" in c.err(s) for s in (1, 2))
+    wait(apache_followed, 20, "Apache follows sid 3", c)
+    for s in (1, 2):
+        assert "QuorumPeer - LEADING" not in c.err(s), s
