@@ -11,11 +11,13 @@ void jin_init(struct jute_in *in, const void *p, size_t len)
 	in->len = len;
 	in->off = 0;
 	in->err = 0;
+	in->eof = false;
 }
 
 static const uint8_t *take(struct jute_in *in, size_t n)
 {
 	if (in->err || jin_left(in) < n) {
+		in->eof = in->eof || !in->err;
 		in->err = -EBADMSG;
 		return NULL;
 	}

@@ -20,6 +20,7 @@ struct jute_in {
 	const uint8_t *p;
 	size_t len, off;
 	int err; /* 0 or -EBADMSG */
+	bool eof; /* the first error was a read past the end: the input was cut short, not bad */
 };
 
 void jin_init(struct jute_in *in, const void *p, size_t len);

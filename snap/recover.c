@@ -13,26 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Sessions read from a snapshot are held until the snapshot proves valid. */
-struct sess_buf {
-	struct snap_session *v;
-	size_t n, cap;
-};
-
-static int collect_session(void *ctx, int64_t id, int32_t timeout)
-{
-	struct sess_buf *b = ctx;
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 64;
-		struct snap_session *nv = realloc(b->v, ncap * sizeof *nv);
-		if (!nv)
-			return -ENOMEM;
-		b->v = nv;
-		b->cap = ncap;
-	}
-	b->v[b->n++] = (struct snap_session){ id, timeout };
-	return 0;
-}
+/* Sessions read from a snapshot are held (struct snap_sessions) until it proves valid. */
 
 static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, struct tree *t,
 				const struct recover_cb *cb, struct recover_result *res,
@@ -49,8 +30,8 @@ static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, s
 	for (size_t i = n; i-- > 0;) {
 		char path[1200], why[512];
 		snprintf(path, sizeof path, "%s/%s", dir, snaps[i].name);
-		struct sess_buf sb = { 0 };
-		rc = snap_load(ops, path, t, collect_session, &sb, why, sizeof why);
+		struct snap_sessions sb = { 0 };
+		rc = snap_load(ops, path, t, snap_sessions_add, &sb, why, sizeof why);
 		if (rc == 0) {
 			for (size_t k = 0; k < sb.n && rc == 0; k++)
 				rc = cb->session_add(cb->ctx, sb.v[k].id, sb.v[k].timeout_ms);

@@ -19,29 +19,37 @@
 
 /* ------------------------------------------------------------------ writing */
 
+/* Where the snapshot goes: a file (ops set; flushed every FLUSH_AT bytes, checksummed as
+ * it goes) or the caller's bounded buffer (ops NULL: the SNAP stream, never flushed). */
 struct snap_out {
 	const struct zk_fileops *ops;
 	int fd;
 	off_t off;
 	uint32_t adler;
-	struct zbuf buf;
+	struct zbuf *buf;
 	struct jute_out j;
 	int err;
 };
 
+static int out_err(const struct snap_out *o)
+{
+	return o->err ? o->err : o->j.err;
+}
+
 static void out_flush(struct snap_out *o)
 {
-	if (o->err || o->j.err) {
-		o->err = o->err ? o->err : o->j.err;
+	ZK_ASSERT(o->ops != NULL);
+	if (out_err(o)) {
+		o->err = out_err(o);
 		return;
 	}
-	size_t n = zbuf_len(&o->buf);
-	o->adler = wal_adler32(o->adler, zbuf_head(&o->buf), n);
-	int rc = zk_pwrite_all(o->ops, o->fd, zbuf_head(&o->buf), n, o->off);
+	size_t n = zbuf_len(o->buf);
+	o->adler = wal_adler32(o->adler, zbuf_head(o->buf), n);
+	int rc = zk_pwrite_all(o->ops, o->fd, zbuf_head(o->buf), n, o->off);
 	if (rc < 0)
 		o->err = rc;
 	o->off += (off_t)n;
-	zbuf_reset(&o->buf);
+	zbuf_reset(o->buf);
 }
 
 static void stat_out(struct jute_out *j, const struct tree_stat *s)
@@ -70,7 +78,7 @@ static void write_node(struct snap_out *o, const char *path, size_t len, const s
 	jout_buf(&o->j, n->data, n->data_len);
 	jout_i64(&o->j, n->acl->snap_index);
 	stat_out(&o->j, &n->stat);
-	if (zbuf_len(&o->buf) >= FLUSH_AT)
+	if (o->ops && zbuf_len(o->buf) >= FLUSH_AT)
 		out_flush(o);
 }
 
@@ -86,7 +94,7 @@ static int write_nodes(struct snap_out *o, const struct tree *t)
 	}
 	write_node(o, "", 0, t->root); /* ZooKeeper writes the root as "" */
 	st[depth++] = (struct frame){ t->root, 0, 0 };
-	while (depth > 0 && !o->err) {
+	while (depth > 0 && !out_err(o)) {
 		struct frame *f = &st[depth - 1];
 		struct strmap_ent *e = NULL;
 		if (!strmap_next(tree_kids(f->n), &f->slot, &e)) {
@@ -115,7 +123,7 @@ static int write_nodes(struct snap_out *o, const struct tree *t)
 	}
 	free(st);
 	free(path);
-	return o->err;
+	return out_err(o);
 }
 
 static void write_acls(struct snap_out *o, struct tree *t)
@@ -131,32 +139,44 @@ static void write_acls(struct snap_out *o, struct tree *t)
 	}
 }
 
+/* What ZooKeeper's SerializeUtils.serializeSnapshot writes, in a file and on the wire alike:
+ * the sessions, the ACL cache, the nodes and the "/" that ends them. */
+static int write_body(struct snap_out *o, struct tree *t, const struct snap_session *sessions,
+		      size_t nsessions)
+{
+	ZK_ASSERT(nsessions <= INT32_MAX);
+	jout_i32(&o->j, (int32_t)nsessions);
+	for (size_t i = 0; i < nsessions; i++) {
+		jout_i64(&o->j, sessions[i].id);
+		jout_i32(&o->j, sessions[i].timeout_ms);
+	}
+	write_acls(o, t);
+	int rc = write_nodes(o, t);
+	if (rc == 0)
+		jout_str(&o->j, "/");
+	return out_err(o);
+}
+
 int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, struct tree *t,
 	       const struct snap_session *sessions, size_t nsessions, char *err, size_t errlen)
 {
 	char tmp[1200], final[1200];
 	snprintf(tmp, sizeof tmp, "%s/.snapshot.%llx.tmp", dir, (unsigned long long)zxid);
 	wal_file_name(final, sizeof final, dir, "snapshot", zxid);
-	struct snap_out o = { .ops = ops, .adler = 1 };
+	struct zbuf buf;
+	struct snap_out o = { .ops = ops, .adler = 1, .buf = &buf };
 	o.fd = ops->open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (o.fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return -errno;
 	}
-	zbuf_init(&o.buf, SIZE_MAX / 2);
-	jout_init(&o.j, &o.buf);
+	zbuf_init(&buf, SIZE_MAX / 2);
+	jout_init(&o.j, &buf);
 	jout_i32(&o.j, SNAP_MAGIC);
 	jout_i32(&o.j, 2);
 	jout_i64(&o.j, -1);
-	jout_i32(&o.j, (int32_t)nsessions);
-	for (size_t i = 0; i < nsessions; i++) {
-		jout_i64(&o.j, sessions[i].id);
-		jout_i32(&o.j, sessions[i].timeout_ms);
-	}
-	write_acls(&o, t);
-	int rc = write_nodes(&o, t);
+	int rc = write_body(&o, t, sessions, nsessions);
 	if (rc == 0) {
-		jout_str(&o.j, "/");
 		out_flush(&o); /* brings the checksum up to here */
 		jout_i64(&o.j, (int64_t)o.adler);
 		jout_str(&o.j, "/");
@@ -166,7 +186,7 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 	if (rc == 0 && ops->fsync(o.fd) < 0)
 		rc = -errno;
 	ops->close(o.fd);
-	zbuf_free(&o.buf);
+	zbuf_free(&buf);
 	if (rc == 0 && ops->rename(tmp, final) < 0)
 		rc = -errno;
 	if (rc == 0)
@@ -178,7 +198,38 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 	return rc;
 }
 
+int snap_stream_write(struct zbuf *out, struct tree *t, const struct snap_session *sessions, size_t n)
+{
+	size_t start = zbuf_len(out);
+	struct snap_out o = { .fd = -1, .buf = out };
+	jout_init(&o.j, out);
+	int rc = write_body(&o, t, sessions, n);
+	if (rc == 0) {
+		jout_str(&o.j, SNAP_SIGNATURE);
+		rc = out_err(&o);
+	}
+	if (rc < 0)
+		zbuf_truncate(out, start); /* all or nothing */
+	ZK_ASSERT(rc < 0 || zbuf_len(out) > start);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ reading */
+
+int snap_sessions_add(void *ctx, int64_t id, int32_t timeout_ms)
+{
+	struct snap_sessions *l = ctx;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 64;
+		struct snap_session *nv = realloc(l->v, ncap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = (struct snap_session){ id, timeout_ms };
+	return 0;
+}
 
 struct snap_in {
 	uint8_t *map; /* mapped read-only */
@@ -331,7 +382,33 @@ static void free_acls(struct u64map *acls)
 	u64map_free(acls);
 }
 
-/* Parse a whole snapshot, handing sessions and nodes to the callbacks. */
+/* The body both forms share (write_body): sessions, the ACL cache, the nodes up to "/". */
+static int parse_body(struct snap_in *s, struct u64map *acls, snap_session_fn on_session,
+		      node_fn on_node, void *ctx)
+{
+	size_t at = s->j.off;
+	int32_t n = jin_i32(&s->j);
+	if (!jin_ok(&s->j))
+		return fail(s, at, "session list cut short");
+	if (n < 0)
+		return fail(s, at, "negative session count");
+	int rc = 0;
+	for (int32_t i = 0; rc == 0 && i < n; i++) {
+		int64_t id = jin_i64(&s->j);
+		int32_t to = jin_i32(&s->j);
+		if (!jin_ok(&s->j))
+			rc = fail(s, s->j.off, "session list cut short");
+		else if (on_session)
+			rc = on_session(ctx, id, to);
+	}
+	if (rc == 0)
+		rc = read_acls(s, acls);
+	if (rc == 0)
+		rc = read_nodes(s, acls, on_node, ctx);
+	return rc;
+}
+
+/* Parse a whole snapshot file, handing sessions and nodes to the callbacks. */
 static int parse(const struct zk_fileops *ops, const char *path, snap_session_fn on_session,
 		 node_fn on_node, void *ctx, char *err, size_t errlen)
 {
@@ -342,21 +419,8 @@ static int parse(const struct zk_fileops *ops, const char *path, snap_session_fn
 	struct u64map acls;
 	u64map_init(&acls);
 	rc = read_header(&s);
-	int32_t n = rc == 0 ? jin_i32(&s.j) : 0;
-	if (rc == 0 && n < 0)
-		rc = fail(&s, 16, "negative session count");
-	for (int32_t i = 0; rc == 0 && i < n; i++) {
-		int64_t id = jin_i64(&s.j);
-		int32_t to = jin_i32(&s.j);
-		if (!jin_ok(&s.j))
-			rc = fail(&s, s.j.off, "session list cut short");
-		else if (on_session)
-			rc = on_session(ctx, id, to);
-	}
 	if (rc == 0)
-		rc = read_acls(&s, &acls);
-	if (rc == 0)
-		rc = read_nodes(&s, &acls, on_node, ctx);
+		rc = parse_body(&s, &acls, on_session, on_node, ctx);
 	if (rc == 0)
 		rc = read_seal(&s);
 	free_acls(&acls);
@@ -439,4 +503,140 @@ static int dump_node(void *ctx, const char *path, size_t len, const uint8_t *dat
 int snap_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen)
 {
 	return parse(ops, path, dump_session, dump_node, out, err, errlen);
+}
+
+/* ------------------------------------------------------------------ the SNAP stream */
+
+static int read_signature(struct snap_in *s)
+{
+	size_t at = s->j.off, want = strlen(SNAP_SIGNATURE);
+	/* A length that cannot be the signature's is wrong now, not after more bytes. */
+	if (jin_left(&s->j) >= 4 && be32_get(s->j.p + at) != want)
+		return fail(s, at, "missing signature (\"" SNAP_SIGNATURE "\")");
+	int32_t len;
+	const uint8_t *sig = jin_buf(&s->j, &len);
+	if (!jin_ok(&s->j))
+		return fail(s, at, "stream ends before its signature");
+	if ((size_t)len != want || memcmp(sig, SNAP_SIGNATURE, want) != 0)
+		return fail(s, at, "missing signature (\"" SNAP_SIGNATURE "\")");
+	return 0;
+}
+
+/* Sessions wait in sl until the whole stream has parsed, so a stream read again after
+ * -EAGAIN never hands a session over twice. */
+static int stream_parse(struct snap_in *s, struct tree *t, struct snap_sessions *sl)
+{
+	struct load_ctx c = { t, snap_sessions_add, sl };
+	struct u64map acls;
+	u64map_init(&acls);
+	int rc = parse_body(s, &acls, load_session, load_node_ctx, &c);
+	if (rc == 0)
+		rc = read_signature(s);
+	free_acls(&acls);
+	if (rc == -EBADMSG && s->j.eof) {
+		snprintf(s->err, s->errlen, "%s: cut short at byte %zu", s->path, s->j.len);
+		return -EAGAIN;
+	}
+	if (rc == 0 && tree_quota_setup(t) < 0) {
+		snprintf(s->err, s->errlen, "%s: out of memory recounting quotas", s->path);
+		return -ENOMEM;
+	}
+	return rc;
+}
+
+int snap_stream_read(const uint8_t *p, size_t len, struct tree *t, snap_session_fn on_session,
+		     void *ctx, size_t *used, char *err, size_t errlen)
+{
+	ZK_ASSERT(t->last_zxid == 0); /* a fresh tree: nothing applied yet */
+	struct snap_in s = { .err = err, .errlen = errlen, .path = "snapshot stream" };
+	jin_init(&s.j, p, len);
+	struct snap_sessions sl = { 0 };
+	err[0] = 0;
+	int rc = stream_parse(&s, t, &sl);
+	for (size_t i = 0; rc == 0 && on_session && i < sl.n; i++)
+		rc = on_session(ctx, sl.v[i].id, sl.v[i].timeout_ms);
+	free(sl.v);
+	if (rc == 0) {
+		ZK_ASSERT(s.j.off <= len);
+		*used = s.j.off;
+	}
+	return rc;
+}
+
+/* One item of the stream at p[0..len): its length, 0 when it is not all there yet, or
+ * -EBADMSG. `last` is set for the node list's end marker. */
+static long scan_item(int phase, const uint8_t *p, size_t len, bool *last)
+{
+	struct jute_in j;
+	jin_init(&j, p, len);
+	int32_t n = 0;
+	struct tree_stat st;
+	size_t acl_len;
+	switch (phase) {
+	case SCAN_SESSIONS:
+		jin_i64(&j);
+		jin_i32(&j);
+		break;
+	case SCAN_ACLS:
+		jin_i64(&j);
+		txn_acl_span(&j, &acl_len, &n);
+		break;
+	case SCAN_NODES: {
+		const uint8_t *path = jin_buf(&j, &n);
+		*last = jin_ok(&j) && n == 1 && path[0] == '/';
+		if (*last || (jin_ok(&j) && n < 0))
+			return jin_ok(&j) ? (long)j.off : -EBADMSG; /* a null path is no node */
+		jin_buf(&j, &n);
+		jin_i64(&j);
+		stat_in(&j, &st);
+		break;
+	}
+	default: /* the counts */
+		n = jin_i32(&j);
+		if (jin_ok(&j) && n < 0)
+			return -EBADMSG;
+		break;
+	}
+	if (!jin_ok(&j))
+		return j.eof ? 0 : -EBADMSG;
+	return (long)j.off;
+}
+
+int snap_stream_scan(struct snap_scan *sc, const uint8_t *p, size_t len, size_t *end)
+{
+	ZK_ASSERT(sc->off <= len);
+	while (sc->phase != SCAN_DONE) {
+		if (sc->phase == SCAN_SIGNATURE) {
+			size_t want = strlen(SNAP_SIGNATURE);
+			if (len - sc->off >= 4 && be32_get(p + sc->off) != want)
+				return -EBADMSG;
+			if (len - sc->off < 4 + want)
+				return -EAGAIN;
+			if (memcmp(p + sc->off + 4, SNAP_SIGNATURE, want) != 0)
+				return -EBADMSG;
+			sc->off += 4 + want;
+			sc->phase = SCAN_DONE;
+			break;
+		}
+		bool last = false;
+		bool counted = sc->phase == SCAN_SESSIONS || sc->phase == SCAN_ACLS;
+		if (counted && sc->left == 0) {
+			sc->phase++; /* SESSIONS -> ACL_COUNT, ACLS -> NODES */
+			continue;
+		}
+		long n = scan_item(sc->phase, p + sc->off, len - sc->off, &last);
+		if (n <= 0)
+			return n < 0 ? -EBADMSG : -EAGAIN;
+		sc->off += (size_t)n;
+		if (sc->phase == SCAN_SESSION_COUNT || sc->phase == SCAN_ACL_COUNT) {
+			sc->left = (int32_t)be32_get(p + sc->off - 4);
+			sc->phase++;
+		} else if (counted) {
+			sc->left--;
+		} else if (last) {
+			sc->phase = SCAN_SIGNATURE;
+		}
+	}
+	*end = sc->off;
+	return 0;
 }

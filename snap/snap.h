@@ -18,7 +18,21 @@
  * before it, and the seal's checksum matches. It is written to a temporary name, fsynced,
  * renamed into place, and the directory fsynced. Loading a ZooKeeper snapshot taken while
  * writes went on ("fuzzy") is fine: the log is replayed over it from its zxid, and applying
- * a txn the tree already reflects changes nothing (tree/tree.h). */
+ * a txn the tree already reflects changes nothing (tree/tree.h).
+ *
+ * The SNAP stream. After the QuorumPacket SNAP (zxid Z) a ZooKeeper 3.8 leader writes its
+ * database straight into the learner's socket (LearnerHandler: ZKDatabase.serializeSnapshot,
+ * then writeString("BenWasHere", "signature")), and its learner reads it back the same way
+ * (Learner.syncWithLeader). That is exactly the file's body without header and seal:
+ *     int count; count x { long sessionId; int timeout }
+ *     int count; count x { long aclIndex; vector<ACL> acls }
+ *     the nodes as above, ending with the path "/"
+ *     ustring "BenWasHere"
+ * No length, checksum or digest: 3.8 sends no digest here (DataTree.serializeZxidDigest is
+ * only called for files), and the learner takes Z from the SNAP packet, not the stream.
+ * Nothing frames the stream, so the reader learns its end only by parsing it:
+ * snap_stream_scan finds the end incrementally as bytes arrive (linear in all), then
+ * snap_stream_read builds the tree once. */
 #ifndef ZK_SNAP_SNAP_H
 #define ZK_SNAP_SNAP_H
 
@@ -26,6 +40,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "net/zbuf.h"
 #include "tree/tree.h"
 #include "wal/fileops.h"
 
@@ -42,10 +57,53 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 
 typedef int (*snap_session_fn)(void *ctx, int64_t id, int32_t timeout_ms);
 
+/* A growable list of sessions, zero-initialized; the owner frees v. snap_sessions_add is a
+ * snap_session_fn appending to it (ctx: the list); -ENOMEM. */
+struct snap_sessions {
+	struct snap_session *v;
+	size_t n, cap;
+};
+int snap_sessions_add(void *ctx, int64_t id, int32_t timeout_ms);
+
 /* Load a snapshot file into an initialized, empty tree. Sessions go to the callback.
  * 0, or -EBADMSG (err names the offset), -errno. */
 int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
 	      snap_session_fn on_session, void *ctx, char *err, size_t errlen);
+
+/* The SNAP stream (above). Appends the stream form of the tree and sessions to out, all or
+ * nothing: 0, or -ENOBUFS past out's bound (out unchanged), -ENOMEM. Renumbers the ACL
+ * cache like snap_write. */
+int snap_stream_write(struct zbuf *out, struct tree *t, const struct snap_session *sessions,
+		      size_t n);
+
+/* Parse one stream snapshot from p[0..len) into an initialized, empty tree. 0 with *used
+ * (its length, signature included: the next QuorumPacket starts there), the sessions then
+ * handed to on_session (only on success, so never twice); -EAGAIN when the bytes end before
+ * the signature (read more, free and re-init the tree, call again - better: wait for
+ * snap_stream_scan to say the stream is whole); -EBADMSG with err naming the offset;
+ * -ENOMEM; or the callback's error. Each item is bounded by len: the caller's buffer bounds
+ * the whole stream (a stream that fills it is too large: drop the leader). The tree's
+ * last_zxid is the caller's business (the SNAP packet's zxid). */
+int snap_stream_read(const uint8_t *p, size_t len, struct tree *t, snap_session_fn on_session,
+		     void *ctx, size_t *used, char *err, size_t errlen);
+
+enum snap_scan_phase {
+	SCAN_SESSION_COUNT, SCAN_SESSIONS, SCAN_ACL_COUNT, SCAN_ACLS, SCAN_NODES, SCAN_SIGNATURE,
+	SCAN_DONE
+};
+struct snap_scan {     /* zero it before the first byte of a stream */
+	size_t off;          /* the items before this offset are whole */
+	int phase;           /* enum snap_scan_phase */
+	int64_t left;        /* sessions or ACL entries still to come */
+};
+/* Where does the stream starting at p[0] end? Call after each read with the bytes so far
+ * (the same ones again, and more); it resumes at sc->off, so the work is linear in the
+ * stream. 0 with *end (what snap_stream_read will report as used), -EAGAIN (need more),
+ * -EBADMSG (lengths or counts no stream can have, or a wrong signature). Structure only:
+ * snap_stream_read still validates paths, parents and ACL references. */
+int snap_stream_scan(struct snap_scan *sc, const uint8_t *p, size_t len, size_t *end);
+
+#define SNAP_SIGNATURE "BenWasHere"
 
 /* Print a snapshot in human-readable form (the dump-snap tool). 0 or an error. */
 int snap_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen);

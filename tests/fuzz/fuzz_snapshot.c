@@ -18,23 +18,6 @@
 #include "wal/fileops.h"
 #include "wal/wal.h"
 
-struct sessions {
-	struct snap_session *v;
-	size_t n, cap;
-};
-
-static int on_session(void *ctx, int64_t id, int32_t timeout_ms)
-{
-	struct sessions *s = ctx;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 16;
-		s->v = realloc(s->v, s->cap * sizeof *s->v);
-		FUZZ_CHECK(s->v);
-	}
-	s->v[s->n++] = (struct snap_session){ id, timeout_ms };
-	return 0;
-}
-
 static void on_fire(void *ctx, uint64_t watcher, int event, const char *path, size_t len)
 {
 	(void)ctx; (void)watcher; (void)event; (void)path; (void)len;
@@ -102,10 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(f);
 
 	struct tree t;
-	struct sessions s1 = { 0 };
+	struct snap_sessions s1 = { 0 };
 	char err[256] = "";
 	FUZZ_CHECK(tree_init(&t, on_fire, NULL) == 0);
-	int rc = snap_load(&zk_fileops_posix, path, &t, on_session, &s1, err, sizeof err);
+	int rc = snap_load(&zk_fileops_posix, path, &t, snap_sessions_add, &s1, err, sizeof err);
 	FUZZ_CHECK(rc == 0 || rc == -EBADMSG);
 	if (rc)
 		FUZZ_CHECK(err[0] != 0);
@@ -116,9 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char again[128];
 		snprintf(again, sizeof again, "%s/snapshot.1", dir);
 		struct tree t2;
-		struct sessions s2 = { 0 };
+		struct snap_sessions s2 = { 0 };
 		FUZZ_CHECK(tree_init(&t2, on_fire, NULL) == 0);
-		FUZZ_CHECK(snap_load(&zk_fileops_posix, again, &t2, on_session, &s2, err2, sizeof err2) == 0);
+		FUZZ_CHECK(snap_load(&zk_fileops_posix, again, &t2, snap_sessions_add, &s2, err2, sizeof err2) == 0);
 		FUZZ_CHECK(fuzz_node_digest(t2.root) == d1);
 		FUZZ_CHECK(t2.node_count == t.node_count && t2.eph_count == t.eph_count);
 		/* data_bytes only with ZKD_FUZZ_STRICT until a non-canonical path such as "//x"

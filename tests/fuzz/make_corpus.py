@@ -140,6 +140,13 @@ def acl_seeds():
     put("txn", hdr + p_str("/a") + p_acl([(1, "world", "anyone"), (31, "ip", "10.0.0.0/8")]) + p_int(3))
 
 
+def snapstreams(raw):
+    """The SNAP stream of a snapshot file: its body, then ustring "BenWasHere"."""
+    body = raw[16:-13]
+    put("snapstream", b"\x00" + body + p_str("BenWasHere"))  # scanned in 1-byte pieces
+    put("snapstream", b"\x0f" + body)            # the harness adds the signature; 8-byte pieces
+
+
 def main():
     data = sys.argv[1]
     cfg = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "..", "zoo.cfg.sample")
@@ -165,6 +172,7 @@ def main():
         raw = open(path, "rb").read()
         put("snapshot", b"\x00" + raw)           # the whole file
         put("snapshot", b"\x02" + raw[16:-13])   # body; the harness adds header and seal
+        snapstreams(raw)
     c = connect_request
     put("connect", c())
     put("connect", c(timeout_ms=30000, session_id=0x100000001, passwd=bytes(range(16)),

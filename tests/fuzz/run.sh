@@ -8,13 +8,13 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${1:?usage: run.sh SECONDS [harness...]}
 shift
-names=${*:-request connect txn config txnlog snapshot fourlw peerwire}
+names=${*:-request connect txn config txnlog snapshot snapstream fourlw peerwire}
 
 max_len() {
 	case $1 in
 	connect|fourlw|peerwire) echo 512 ;;
 	request|txn|config) echo 8192 ;;
-	txnlog|snapshot) echo 16384 ;;
+	txnlog|snapshot|snapstream) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }

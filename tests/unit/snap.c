@@ -700,3 +700,220 @@ Test(snap, failed_write_keeps_an_older_snapshot, .init = setup, .fini = teardown
 	cr_assert_eq(t_count_files(dir), 1);
 	cr_assert_eq(snap_load(&zk_fileops_posix, path, &B, NULL, NULL, err, sizeof err), 0, "%s", err);
 }
+
+/* ---- the SNAP stream (LearnerHandler's serializeSnapshot + "BenWasHere") ---- */
+
+/* A tree with every ACL kind, sessions' ephemerals, nulls and deletes, but small, so every
+ * cut point of its stream can be tried. */
+static void build_small(struct tree *t)
+{
+	create(t, 0x55, "/app", "hello", 5, ACL_OPEN, false);
+	create(t, 0x55, "/app/cfg", "c\0fg", 4, ACL_DIGEST, false);
+	create(t, 0x55, "/app/null", NULL, -1, ACL_TWO, false);
+	create(t, 0x55, "/app/empty", "", 0, ACL_AUTH, false);
+	create(t, 0x55, "/app/locked", "x", 1, ACL_EMPTY, false);
+	create(t, sessions[1].id, "/app/eph", "e", 1, ACL_OPEN, true);
+	create(t, 0x55, "/q", "", 0, ACL_OPEN, false);
+	create_seq(t, sessions[0].id, "/q/n-", "a", true);
+	create_seq(t, 0, "/q/n-", "b", false);
+	delete(t, "/q/n-0000000000");
+	set_data(t, "/app", "again", 5);
+}
+
+static void stream_of(struct tree *t, struct zbuf *out)
+{
+	zbuf_init(out, 64u << 20);
+	cr_assert_eq(snap_stream_write(out, t, sessions, NSESSIONS), 0);
+}
+
+static void assert_sessions_all_got(void)
+{
+	cr_assert_eq(ngot, NSESSIONS);
+	for (size_t i = 0; i < NSESSIONS; i++)
+		cr_assert(got[i].id == sessions[i].id && got[i].timeout_ms == sessions[i].timeout_ms, "%zu", i);
+}
+
+/* Apache's learner reads what its leader's serializeSnapshot wrote, which is the snapshot
+ * file's body: the stream must be the file's bytes between header and seal, then the
+ * signature. */
+Test(snap, stream_is_the_file_body_then_the_signature, .init = setup, .fini = teardown, .timeout = 10)
+{
+	build(&A);
+	char path[256];
+	write_snap(Z, path, sizeof path);
+	size_t size;
+	uint8_t *file = t_slurp(path, &size);
+	struct zbuf s;
+	stream_of(&A, &s);
+	size_t body = size - 16 - 13; /* header; seal = long adler32 + ustring "/" */
+	cr_assert_eq(zbuf_len(&s), body + 4 + 10);
+	cr_assert_arr_eq(zbuf_head(&s), file + 16, body);
+	cr_assert_arr_eq(zbuf_head(&s) + body, "\0\0\0\x0a" "BenWasHere", 14);
+	free(file);
+	zbuf_free(&s);
+}
+
+Test(snap, stream_round_trip_keeps_every_node_and_session, .init = setup, .fini = teardown, .timeout = 10)
+{
+	build(&A);
+	struct zbuf s;
+	stream_of(&A, &s);
+	size_t len = zbuf_len(&s);
+	/* The next QuorumPacket (NEWLEADER) follows in the same buffer: not the stream's. */
+	cr_assert_eq(zbuf_append(&s, "\0\0\0\x0a\0\0\0\x0a", 8), 0);
+	size_t used = 0;
+	char err[256] = "";
+	cr_assert_eq(snap_stream_read(zbuf_head(&s), zbuf_len(&s), &B, on_session, &ngot, &used, err,
+				      sizeof err), 0, "%s", err);
+	cr_assert_eq(used, len);
+	assert_same_tree(&A, &B);
+	assert_sessions_all_got();
+	struct snap_scan sc = { 0 };
+	size_t end = 0;
+	cr_assert_eq(snap_stream_scan(&sc, zbuf_head(&s), zbuf_len(&s), &end), 0);
+	cr_assert_eq(end, len, "the scanner finds the same end");
+	zbuf_free(&s);
+}
+
+Test(snap, stream_of_a_fresh_tree_without_sessions, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct zbuf s;
+	zbuf_init(&s, 1024);
+	cr_assert_eq(snap_stream_write(&s, &A, NULL, 0), 0);
+	size_t used;
+	char err[256];
+	cr_assert_eq(snap_stream_read(zbuf_head(&s), zbuf_len(&s), &B, on_session, &ngot, &used, err,
+				      sizeof err), 0, "%s", err);
+	cr_assert_eq(used, zbuf_len(&s));
+	cr_assert_eq(ngot, 0);
+	assert_same_tree(&A, &B);
+	zbuf_free(&s);
+}
+
+/* Bytes arrive in pieces: every prefix short of the signature's last byte is -EAGAIN, hands
+ * no session over and leaks nothing; the scanner, fed the same growing prefix, agrees. */
+Test(snap, stream_cut_anywhere_is_eagain, .init = setup, .fini = teardown, .timeout = 60)
+{
+	build_small(&A);
+	struct zbuf s;
+	stream_of(&A, &s);
+	const uint8_t *p = zbuf_head(&s);
+	size_t len = zbuf_len(&s);
+	struct snap_scan grow = { 0 };
+	for (size_t cut = 0; cut < len; cut++) {
+		uint8_t *part = t_exact_copy(p, cut); /* ASan sees any read past the cut */
+		struct tree t;
+		cr_assert_eq(tree_init(&t, NULL, NULL), 0);
+		size_t used = 12345, end = 0;
+		char err[256] = "";
+		int rc = snap_stream_read(part, cut, &t, on_session, &ngot, &used, err, sizeof err);
+		cr_assert_eq(rc, -EAGAIN, "cut at %zu: %d (%s)", cut, rc, err);
+		cr_assert_eq(used, 12345, "cut at %zu", cut);
+		cr_assert_eq(ngot, 0, "cut at %zu: no session before the stream is whole", cut);
+		cr_assert_eq(snap_stream_scan(&grow, part, cut, &end), -EAGAIN, "scan, cut at %zu", cut);
+		struct snap_scan fresh = { 0 };
+		cr_assert_eq(snap_stream_scan(&fresh, part, cut, &end), -EAGAIN, "fresh scan, cut at %zu", cut);
+		tree_free(&t);
+		free(part);
+	}
+	cr_assert_eq(t_leaks_now(), 0);
+	size_t end = 0, used = 0;
+	cr_assert_eq(snap_stream_scan(&grow, p, len, &end), 0);
+	cr_assert_eq(end, len);
+	char err[256];
+	cr_assert_eq(snap_stream_read(p, len, &B, on_session, &ngot, &used, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(used, len);
+	assert_same_tree(&A, &B);
+	assert_sessions_all_got();
+	zbuf_free(&s);
+}
+
+static int stream_rc(const uint8_t *p, size_t len, char *err, size_t cap)
+{
+	struct tree t;
+	cr_assert_eq(tree_init(&t, NULL, NULL), 0);
+	size_t used;
+	int rc = snap_stream_read(p, len, &t, NULL, NULL, &used, err, cap);
+	tree_free(&t);
+	return rc;
+}
+
+Test(snap, stream_with_a_wrong_signature_or_bad_counts_is_refused, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	build_small(&A);
+	struct zbuf s;
+	stream_of(&A, &s);
+	uint8_t *p = zbuf_head(&s);
+	size_t len = zbuf_len(&s), end;
+	char err[256];
+	struct { size_t off; uint8_t mask; const char *what; } bad[] = {
+		{ len - 1, 0x01, "the signature's last letter" },
+		{ len - 11, 0x01, "the signature's length" },
+		{ 0, 0x80, "a negative session count" },
+		{ 4 + 12 * NSESSIONS, 0x80, "a negative ACL count" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p[bad[i].off] ^= bad[i].mask;
+		err[0] = 0;
+		cr_assert_eq(stream_rc(p, len, err, sizeof err), -EBADMSG, "%s", bad[i].what);
+		cr_assert_not_null(strstr(err, "offset"), "%s: %s", bad[i].what, err);
+		struct snap_scan sc = { 0 };
+		cr_assert_eq(snap_stream_scan(&sc, p, len, &end), -EBADMSG, "scan: %s", bad[i].what);
+		p[bad[i].off] ^= bad[i].mask;
+	}
+	/* A snapshot file is no stream: its magic reads as 1.5 billion sessions, so the reader
+	 * waits for bytes the caller's bound will never let in. */
+	char path[256];
+	write_snap(Z, path, sizeof path);
+	size_t size;
+	uint8_t *file = t_slurp(path, &size);
+	cr_assert_eq(stream_rc(file, size, err, sizeof err), -EAGAIN);
+	free(file);
+	cr_assert_eq(stream_rc(p, len, err, sizeof err), 0, "%s", err);
+	zbuf_free(&s);
+}
+
+/* Node records the loader refuses in a file are refused in a stream too. */
+Test(snap, stream_node_before_its_parent_is_refused, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct zbuf b;
+	struct jute_out o;
+	zbuf_init(&b, 4096);
+	t_jout_begin(&o, &b);
+	jout_i32(&o, 0);                          /* no session */
+	jout_i32(&o, 0);                          /* no ACL */
+	const char *paths[] = { "", "/a/b", "/a" };
+	for (int i = 0; i < 3; i++) {
+		jout_str(&o, paths[i]);
+		jout_buf(&o, "d", 1);
+		jout_i64(&o, -1);
+		for (int f = 0; f < 9; f++)
+			f < 4 || f >= 7 ? jout_i64(&o, 1) : jout_i32(&o, 0);
+	}
+	jout_str(&o, "/");
+	jout_str(&o, "BenWasHere");
+	t_jout_done(&o);
+	char err[256] = "";
+	cr_assert_eq(stream_rc(zbuf_head(&b), zbuf_len(&b), err, sizeof err), -EBADMSG);
+	cr_assert_not_null(strstr(err, "parent"), "%s", err);
+	size_t end;
+	struct snap_scan sc = { 0 };
+	cr_assert_eq(snap_stream_scan(&sc, zbuf_head(&b), zbuf_len(&b), &end), 0,
+		     "the scanner checks structure only");
+	cr_assert_eq(end, zbuf_len(&b));
+	zbuf_free(&b);
+}
+
+Test(snap, stream_past_the_buffer_bound_leaves_it_unchanged, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	build(&A);
+	struct zbuf s;
+	zbuf_init(&s, 64 << 10); /* less than the 300 KiB node */
+	cr_assert_eq(zbuf_append(&s, "SNAP", 4), 0);
+	cr_assert_eq(snap_stream_write(&s, &A, sessions, NSESSIONS), -ENOBUFS);
+	cr_assert_eq(zbuf_len(&s), 4);
+	cr_assert_arr_eq(zbuf_head(&s), "SNAP", 4);
+	zbuf_free(&s);
+}
