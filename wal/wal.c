@@ -482,3 +482,108 @@ int wal_list(const char *dir, const char *prefix, struct wal_file **out, size_t 
 	*out = v;
 	return 0;
 }
+
+/* ------------------------------------------------------------------ truncation */
+
+/* Cut the log file at path right after its last record <= zxid: the file then ends there
+ * (no preallocated zeros follow), which a reader takes as the end like a length of 0.
+ * A torn tail is cut off with the rest; a bad record followed by valid ones is corruption. */
+static int cut_file(const struct zk_fileops *ops, const char *path, int64_t zxid, char *err,
+		    size_t errlen)
+{
+	struct wal_reader r;
+	int rc = wal_reader_open(&r, ops, path);
+	if (rc == -EBADMSG && r.size < WAL_HEADER_LEN) {
+		wal_reader_close(&r); /* its header never reached the disk: it holds nothing */
+		return ops->unlink(path) < 0 ? -errno : 0;
+	}
+	off_t cut = r.off;
+	const uint8_t *e;
+	size_t len;
+	int64_t z;
+	int next = 0;
+	while (rc == 0 && (next = wal_reader_next(&r, &e, &len, &z)) == 1 && z <= zxid)
+		cut = r.off; /* stops at the end, or at the first record past zxid */
+	bool torn = next == -EBADMSG && r.bad_off > 0 && !wal_reader_valid_after(&r);
+	if (rc == 0 && next < 0 && !torn)
+		rc = next; /* a torn tail goes too: cut is where it starts */
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path, r.err[0] ? r.err : strerror(-rc));
+	wal_reader_close(&r);
+	if (rc < 0)
+		return rc;
+	ZK_ASSERT(cut >= WAL_HEADER_LEN);
+	int fd = ops->open(path, O_WRONLY, 0);
+	if (fd < 0)
+		rc = -errno;
+	else if (ops->ftruncate(fd, cut) < 0 || ops->fsync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		ops->close(fd);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot cut %s at offset %lld: %s", path, (long long)cut, strerror(-rc));
+	return rc;
+}
+
+/* Delete the files whose first txn is past zxid (newest first, so a crash midway leaves a
+ * log that is still a prefix of what it was), make that durable, then cut the newest one
+ * left. Older files hold only txns before its first, so nothing else can be past zxid. */
+static int truncate_files(struct wal *w, int64_t zxid, char *err, size_t errlen)
+{
+	struct wal_file *files;
+	size_t n, i = 0;
+	int rc = wal_list(w->dir, "log", &files, &n);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot list %s: %s", w->dir, strerror(-rc));
+		return rc;
+	}
+	char path[1200];
+	for (i = n; rc == 0 && i > 0 && files[i - 1].zxid > zxid; i--) {
+		snprintf(path, sizeof path, "%s/%s", w->dir, files[i - 1].name);
+		LOG_INFO("truncating the log to 0x%llx: removing %s", (unsigned long long)zxid, path);
+		if (w->ops->unlink(path) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+		}
+	}
+	if (rc == 0 && i < n && (rc = zk_fsync_dir(w->ops, w->dir)) < 0)
+		snprintf(err, errlen, "cannot sync directory %s: %s", w->dir, strerror(-rc));
+	if (rc == 0 && i > 0) {
+		snprintf(path, sizeof path, "%s/%s", w->dir, files[i - 1].name);
+		rc = cut_file(w->ops, path, zxid, err, errlen);
+	}
+	free(files);
+	return rc;
+}
+
+int wal_truncate(struct wal *w, int64_t zxid, char *err, size_t errlen)
+{
+	ZK_ASSERT(zxid >= 0);
+	err[0] = 0;
+	int rc = wal_sync(w); /* nothing in flight or batched may land after the cut */
+	if (rc < 0) {
+		snprintf(err, errlen, "the txn log has failed: %s", strerror(-rc));
+		return rc;
+	}
+	roll_now(w); /* the next batch starts log.<its first zxid>: that name is free now */
+	rc = truncate_files(w, zxid, err, errlen);
+	if (rc < 0) {
+		w->failed = rc; /* what is on disk is unknown: refuse to go on, as after a failed sync */
+		return rc;
+	}
+	if (w->batch_last_zxid > zxid)
+		w->batch_last_zxid = zxid;
+	if (w->durable_zxid > zxid)
+		w->durable_zxid = zxid;
+	w->txns_since_roll = 0;
+	ZK_ASSERT(!wal_busy(w) && !wal_has_batch(w) && w->fd < 0);
+	return 0;
+}
+
+int wal_snap_installed(struct wal *w, int64_t zxid, char *err, size_t errlen)
+{
+	int rc = wal_truncate(w, zxid, err, errlen);
+	if (rc == 0)
+		w->batch_last_zxid = w->durable_zxid = zxid; /* the snapshot holds all up to zxid */
+	return rc;
+}

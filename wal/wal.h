@@ -24,7 +24,15 @@
  *  - a bad record (checksum mismatch, missing 'B', length out of range, cut short by the
  *    end of the file, or a zxid not above the one before) in the LAST file is a torn tail
  *    when no valid record can be found after it: the file is truncated there, with a WARN;
- *  - any other bad record is corruption: startup stops, naming the file and the offset. */
+ *  - any other bad record is corruption: startup stops, naming the file and the offset.
+ *
+ * Truncation (ZAB's TRUNC, wal_truncate): the log is made to hold no txn past a zxid. Files
+ * whose first txn is past it are deleted (newest first, then the directory is fsynced), and
+ * the newest file left is cut right after its last txn <= zxid with ftruncate + fsync, so it
+ * ends there without preallocated zeros: its end of file ends the log as a length of 0 does.
+ * The writer never appends to a cut file: the next batch starts log.<its first zxid>. A
+ * torn tail in the cut file goes with the rest; a bad record with valid ones after it is
+ * corruption and stops the truncation (as it stops recovery). */
 #ifndef ZK_WAL_WAL_H
 #define ZK_WAL_WAL_H
 
@@ -95,6 +103,16 @@ int wal_sync(struct wal *w);
  * closed now, or when the batch in flight is done with it). */
 int wal_roll(struct wal *w);
 static inline bool wal_has_batch(const struct wal *w) { return zbuf_len(&w->batch) > 0; }
+/* ZAB TRUNC: make the log hold no txn past zxid (the rules are above). Waits for the batch
+ * in flight and writes the one batched first (so call it before appending anything past
+ * zxid); then durable_zxid and the last appended are min(themselves, zxid). 0, or -errno /
+ * -EBADMSG with err set; any failure is sticky like a failed sync (the log's state on disk is
+ * unknown). Zero is allowed: every file goes. */
+int wal_truncate(struct wal *w, int64_t zxid, char *err, size_t errlen);
+/* After a SNAP at zxid was written as snapshot.<zxid> and is durable: truncate to zxid (old
+ * txns past it are another history) and restart the writer there, durable_zxid = zxid, so
+ * the next append may be zxid + 1 or the first of a later epoch. As wal_truncate. */
+int wal_snap_installed(struct wal *w, int64_t zxid, char *err, size_t errlen);
 uint32_t wal_adler32(uint32_t adler, const uint8_t *p, size_t len);
 /* Make "<dir>/log.<hex>" / "<dir>/snapshot.<hex>" names. */
 void wal_file_name(char *buf, size_t len, const char *dir, const char *prefix, int64_t zxid);

@@ -767,3 +767,226 @@ Test(wal, list_of_a_directory_without_matches_is_empty, .init = setup, .fini = t
 	cr_assert_eq(n, 0);
 	cr_assert_null(v);
 }
+
+/* ---- truncation (ZAB TRUNC) ---- */
+
+/* log.1 holding 1..10 and log.b holding 11..20, synced; w stays open. */
+static void two_files(struct wal *w)
+{
+	cr_assert_eq(wal_init(w, &ops, dir, 65536, true, 0), 0);
+	append_range(w, 1, 10);
+	cr_assert_eq(wal_sync(w), 0);
+	cr_assert_eq(wal_roll(w), 0);
+	append_range(w, 11, 20);
+	cr_assert_eq(wal_sync(w), 0);
+}
+
+/* The file log.<first> holds exactly first..last, then ends (or zeros follow when zeros). */
+static void expect_file(int64_t first, int64_t last, bool zeros)
+{
+	char path[256];
+	wal_file_name(path, sizeof path, dir, "log", first);
+	struct wal_reader r;
+	cr_assert_eq(wal_reader_open(&r, &zk_fileops_posix, path), 0, "%s: %s", path, r.err);
+	expect_records(&r, first, last);
+	cr_assert_eq(next_rc(&r), 0, "%s ends after 0x%llx", path, (unsigned long long)last);
+	wal_reader_close(&r);
+	off_t end = rec_start(first, last + 1);
+	if (zeros)
+		cr_assert_gt(t_file_size(path), end, "%s is preallocated", path);
+	else
+		cr_assert_eq(t_file_size(path), end, "%s ends right after its last record", path);
+}
+
+static void expect_names(const int64_t *want, size_t n)
+{
+	struct wal_file *v;
+	size_t got;
+	cr_assert_eq(wal_list(dir, "log", &v, &got), 0);
+	cr_assert_eq(got, n, "%zu log files, want %zu", got, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(v[i].zxid, want[i], "file %zu", i);
+	free(v);
+}
+
+static void truncate_ok(struct wal *w, int64_t zxid)
+{
+	char err[512] = "";
+	cr_assert_eq(wal_truncate(w, zxid, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(w->fd, -1, "the cut file is closed");
+}
+
+Test(wal, truncate_in_the_middle_of_a_file, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	truncate_ok(&w, 5);
+	cr_assert_eq(w.durable_zxid, 5);
+	expect_names((int64_t[]){ 1 }, 1);
+	expect_file(1, 5, false);
+	/* The history goes on from 6 in a new file; the cut one is never appended to. */
+	append_range(&w, 6, 8);
+	cr_assert_eq(wal_sync(&w), 0);
+	cr_assert_eq(w.durable_zxid, 8);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 6 }, 2);
+	expect_file(1, 5, false);
+	expect_file(6, 8, true);
+}
+
+Test(wal, truncate_at_a_file_boundary, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	truncate_ok(&w, 10);
+	expect_names((int64_t[]){ 1 }, 1);
+	expect_file(1, 10, false);
+	truncate_ok(&w, 10); /* again: nothing changes */
+	expect_file(1, 10, false);
+	append_range(&w, 11, 12);
+	cr_assert_eq(wal_sync(&w), 0);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 11 }, 2);
+	expect_file(11, 12, true);
+}
+
+Test(wal, truncate_past_the_end_keeps_every_txn, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	truncate_ok(&w, 100);
+	cr_assert_eq(w.durable_zxid, 20);
+	expect_names((int64_t[]){ 1, 11 }, 2);
+	expect_file(1, 10, true); /* only the newest file is cut */
+	expect_file(11, 20, false);
+	append_range(&w, 21, 21);
+	cr_assert_eq(wal_sync(&w), 0);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 11, 21 }, 3);
+}
+
+Test(wal, truncate_to_zero_removes_every_file, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	truncate_ok(&w, 0);
+	cr_assert_eq(w.durable_zxid, 0);
+	expect_names(NULL, 0);
+	append_range(&w, 1, 3); /* another history from the start */
+	cr_assert_eq(wal_sync(&w), 0);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1 }, 1);
+	expect_file(1, 3, true);
+}
+
+Test(wal, truncate_writes_the_batch_first_and_cuts_inside_it, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	append_range(&w, 21, 25); /* batched, not written */
+	cr_assert(wal_has_batch(&w));
+	truncate_ok(&w, 23);
+	cr_assert(!wal_has_batch(&w));
+	cr_assert_eq(w.durable_zxid, 23);
+	cr_assert_eq(w.batch_last_zxid, 23, "the next append is 24");
+	append_range(&w, 24, 24);
+	cr_assert_eq(wal_sync(&w), 0);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 11, 24 }, 3);
+	expect_file(11, 23, false);
+}
+
+/* With io_uring a batch may be in the kernel when TRUNC comes: it lands first. */
+Test(wal, truncate_waits_for_the_batch_in_flight, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	cr_assert_eq(wal_init(&w, &zk_fileops_posix, dir, 65536, true, 0), 0);
+	if (wal_enable_async(&w) < 0) {
+		wal_free(&w);
+		cr_skip_test("no io_uring here");
+	}
+	append_range(&w, 1, 10);
+	cr_assert_eq(wal_flush(&w), 0);
+	append_range(&w, 11, 14); /* the next batch fills meanwhile */
+	truncate_ok(&w, 12);
+	cr_assert(!wal_busy(&w));
+	cr_assert_eq(w.durable_zxid, 12);
+	append_range(&w, 13, 13);
+	cr_assert_eq(wal_flush(&w), 0);
+	cr_assert_eq(wal_sync(&w), 0);
+	cr_assert_eq(w.durable_zxid, 13);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 13 }, 2);
+	expect_file(1, 12, false);
+}
+
+Test(wal, truncate_cuts_a_torn_tail_but_refuses_corruption, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	wal_free(&w);
+	char path[256], err[512];
+	wal_file_name(path, sizeof path, dir, "log", 11);
+	cr_assert_eq(truncate(path, rec_start(11, 18) + 20), 0); /* 18 torn */
+	cr_assert_eq(wal_init(&w, &ops, dir, 65536, true, 17), 0);
+	truncate_ok(&w, 19);
+	expect_file(11, 17, false);
+	/* A bad record with valid ones after it, before the cut point: stop, and stay stopped. */
+	flip(path, rec_start(11, 13) + 20);
+	cr_assert_eq(wal_truncate(&w, 16, err, sizeof err), -EBADMSG);
+	cr_assert_not_null(strstr(err, path), "%s", err);
+	cr_assert_eq(t_file_size(path), rec_start(11, 18), "nothing cut");
+	uint8_t e[128];
+	entry_for(e, len_of(18), 18);
+	cr_assert_eq(wal_append(&w, 18, e, len_of(18)), -EBADMSG, "sticky");
+	wal_free(&w);
+}
+
+static int unlink_fails(const char *path)
+{
+	(void)path;
+	errno = EIO;
+	return -1;
+}
+
+Test(wal, failed_unlink_while_truncating_is_sticky, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	ops.unlink = unlink_fails;
+	char err[512] = "";
+	cr_assert_eq(wal_truncate(&w, 5, err, sizeof err), -EIO);
+	cr_assert_not_null(strstr(err, "log.b"), "%s", err);
+	cr_assert_eq(w.failed, -EIO);
+	cr_assert_eq(w.durable_zxid, 20, "nothing claimed");
+	wal_free(&w);
+}
+
+/* A learner that took a SNAP at 0x30 has a log of another, shorter history: it restarts
+ * right after the snapshot, and the next txn may open a new epoch. */
+Test(wal, snap_installed_restarts_the_log_after_the_snapshot, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	char err[512] = "";
+	cr_assert_eq(wal_snap_installed(&w, 0x30, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(w.durable_zxid, 0x30);
+	cr_assert_eq(w.batch_last_zxid, 0x30);
+	int64_t z = (1LL << 32) | 1;
+	uint8_t e[128];
+	entry_for(e, 64, z);
+	cr_assert_eq(wal_append(&w, z, e, 64), 0);
+	cr_assert_eq(wal_sync(&w), 0);
+	cr_assert_eq(w.durable_zxid, z);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 11, z }, 3);
+	/* Below the snapshot it was: 15 cuts the stale history too. */
+	cr_assert_eq(wal_init(&w, &ops, dir, 65536, true, z), 0);
+	cr_assert_eq(wal_snap_installed(&w, 15, err, sizeof err), 0, "%s", err);
+	wal_free(&w);
+	expect_names((int64_t[]){ 1, 11 }, 2);
+	expect_file(11, 15, false);
+}
