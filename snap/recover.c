@@ -15,8 +15,8 @@
 
 /* Sessions read from a snapshot are held (struct snap_sessions) until it proves valid. */
 
-static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, struct tree *t,
-				const struct recover_cb *cb, struct recover_result *res,
+static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, int64_t upto,
+				struct tree *t, const struct recover_cb *cb, struct recover_result *res,
 				char *err, size_t errlen)
 {
 	struct wal_file *snaps;
@@ -27,6 +27,11 @@ static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, s
 		return rc;
 	}
 	char first_err[512] = "";
+	while (n > 0 && snaps[n - 1].zxid > upto) {
+		LOG_INFO("recovering up to 0x%llx: %s/%s is past it, not loaded",
+			 (unsigned long long)upto, dir, snaps[n - 1].name);
+		n--;
+	}
 	for (size_t i = n; i-- > 0;) {
 		char path[1200], why[512];
 		snprintf(path, sizeof path, "%s/%s", dir, snaps[i].name);
@@ -67,8 +72,9 @@ static int load_newest_snapshot(const struct zk_fileops *ops, const char *dir, s
 	return 0;
 }
 
-static int apply_entry(struct tree *t, const struct recover_cb *cb, const uint8_t *entry, size_t len,
-		       const char *path, off_t off, char *err, size_t errlen)
+static int apply_entry(struct tree *t, const struct recover_cb *cb, const struct recover_opts *opts,
+		       const uint8_t *entry, size_t len, const char *path, off_t off, char *err,
+		       size_t errlen)
 {
 	struct txn x;
 	int rc = txn_decode(entry, len, &x);
@@ -85,10 +91,12 @@ static int apply_entry(struct tree *t, const struct recover_cb *cb, const uint8_
 		return rc;
 	}
 	if (x.hdr.type == ZOP_CREATESESSION)
-		return cb->session_add(cb->ctx, x.hdr.client_id, x.timeout_ms);
+		rc = cb->session_add(cb->ctx, x.hdr.client_id, x.timeout_ms);
 	if (x.hdr.type == ZOP_CLOSESESSION)
 		cb->session_remove(cb->ctx, x.hdr.client_id);
-	return 0;
+	if (rc == 0 && opts->on_txn)
+		rc = opts->on_txn(opts->txn_ctx, x.hdr.zxid, entry, len);
+	return rc;
 }
 
 /* Cut a torn tail off the newest log. */
@@ -113,8 +121,9 @@ static bool follows(int64_t prev, int64_t next)
 	return next == prev + 1 || (next >> 32 > prev >> 32 && (uint32_t)next == 1);
 }
 
-static int replay_file(const struct zk_fileops *ops, const char *path, bool last, struct tree *t,
-		       const struct recover_cb *cb, struct recover_result *res, char *err, size_t errlen)
+static int replay_file(const struct zk_fileops *ops, const char *path, bool last, int64_t upto,
+		       struct tree *t, const struct recover_cb *cb, const struct recover_opts *opts,
+		       struct recover_result *res, char *err, size_t errlen)
 {
 	struct wal_reader r;
 	int rc = wal_reader_open(&r, ops, path);
@@ -135,6 +144,10 @@ static int replay_file(const struct zk_fileops *ops, const char *path, bool last
 	while ((rc = wal_reader_next(&r, &entry, &len, &zxid)) == 1) {
 		if (zxid <= res->snap_zxid)
 			continue;
+		if (zxid > upto) {
+			rc = 0; /* what follows is not wanted: not even read */
+			break;
+		}
 		if (!follows(res->last_zxid, zxid)) {
 			snprintf(err, errlen, "%s: txn 0x%llx at offset %lld does not follow 0x%llx: the txns "
 				 "between are missing", path, (unsigned long long)zxid,
@@ -142,7 +155,7 @@ static int replay_file(const struct zk_fileops *ops, const char *path, bool last
 			rc = -EBADMSG;
 			break;
 		}
-		rc = apply_entry(t, cb, entry, len, path, r.off - 13 - (off_t)len, err, errlen);
+		rc = apply_entry(t, cb, opts, entry, len, path, r.off - 13 - (off_t)len, err, errlen);
 		if (rc < 0)
 			break;
 		res->last_zxid = zxid;
@@ -161,38 +174,68 @@ static int replay_file(const struct zk_fileops *ops, const char *path, bool last
 	return rc;
 }
 
-int recover(const struct zk_fileops *ops, const char *snap_dir, const char *log_dir, struct tree *t,
-	    const struct recover_cb *cb, struct recover_result *res, char *err, size_t errlen)
+/* The log holding the txn after the snapshot: the last one named at or before it, or else
+ * one that opens a later epoch right after it (a learner that took a SNAP at the end of an
+ * epoch logs the next from (epoch + 1) << 32 | 1). */
+static int first_log(const struct wal_file *logs, size_t n, int64_t snap_zxid, size_t *first)
 {
+	*first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (logs[i].zxid <= snap_zxid + 1)
+			*first = i;
+	if (n == 0 || logs[*first].zxid <= snap_zxid + 1 || follows(snap_zxid, logs[*first].zxid))
+		return 0;
+	return -EBADMSG;
+}
+
+int recover_with(const struct zk_fileops *ops, const char *snap_dir, const char *log_dir,
+		 struct tree *t, const struct recover_cb *cb, const struct recover_opts *opts,
+		 struct recover_result *res, char *err, size_t errlen)
+{
+	static const struct recover_opts none;
+	opts = opts ? opts : &none;
+	int64_t upto = opts->limited ? opts->upto : INT64_MAX;
+	ZK_ASSERT(upto >= 0);
 	memset(res, 0, sizeof *res);
 	err[0] = 0;
-	int rc = load_newest_snapshot(ops, snap_dir, t, cb, res, err, errlen);
+	int rc = load_newest_snapshot(ops, snap_dir, upto, t, cb, res, err, errlen);
 	if (rc < 0)
 		return rc;
 	res->last_zxid = res->snap_zxid;
 	struct wal_file *logs;
-	size_t n;
+	size_t n, first;
 	rc = wal_list(log_dir, "log", &logs, &n);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot list %s: %s", log_dir, strerror(-rc));
 		return rc;
 	}
-	size_t first = 0;
-	for (size_t i = 0; i < n; i++)
-		if (logs[i].zxid <= res->snap_zxid + 1)
-			first = i;
-	if (n > 0 && logs[first].zxid > res->snap_zxid + 1) {
+	if (first_log(logs, n, res->snap_zxid, &first) < 0) {
 		snprintf(err, errlen, "%s/%s starts at zxid 0x%llx but the %s ends at 0x%llx: the logs "
 			 "between are missing", log_dir, logs[first].name, (unsigned long long)logs[first].zxid,
 			 res->snap_zxid ? "snapshot" : "empty database", (unsigned long long)res->snap_zxid);
 		free(logs);
 		return -EBADMSG;
 	}
-	for (size_t i = first; i < n && rc == 0; i++) {
+	for (size_t i = first; i < n && rc == 0 && logs[i].zxid <= upto; i++) {
 		char path[1200];
 		snprintf(path, sizeof path, "%s/%s", log_dir, logs[i].name);
-		rc = replay_file(ops, path, i + 1 == n, t, cb, res, err, errlen);
+		rc = replay_file(ops, path, i + 1 == n, upto, t, cb, opts, res, err, errlen);
 	}
 	free(logs);
+	ZK_ASSERT(rc < 0 || res->last_zxid <= upto);
 	return rc;
+}
+
+int recover(const struct zk_fileops *ops, const char *snap_dir, const char *log_dir, struct tree *t,
+	    const struct recover_cb *cb, struct recover_result *res, char *err, size_t errlen)
+{
+	return recover_with(ops, snap_dir, log_dir, t, cb, NULL, res, err, errlen);
+}
+
+int recover_upto(const struct zk_fileops *ops, const char *snap_dir, const char *log_dir,
+		 int64_t upto, struct tree *t, const struct recover_cb *cb,
+		 struct recover_result *res, char *err, size_t errlen)
+{
+	struct recover_opts o = { .limited = true, .upto = upto };
+	return recover_with(ops, snap_dir, log_dir, t, cb, &o, res, err, errlen);
 }

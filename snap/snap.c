@@ -466,6 +466,38 @@ int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
 	return rc;
 }
 
+/* ------------------------------------------------------------------ TRUNC */
+
+/* Why deleting is safe: a TRUNC to zxid comes from a leader whose history ends there while
+ * ours goes on. Every txn we hold past zxid was never committed (a committed txn is in the
+ * history of every later leader), so a snapshot reflecting any of them is of a state the
+ * ensemble never had, and recovery must not start from it. The state up to zxid is rebuilt
+ * from an older snapshot and the log (which keeps every txn after the oldest snapshot
+ * retained), or, if that log is gone, startup refuses naming the missing files: never a
+ * wrong tree. A snapshot still being written (a forked child) must be waited for first, or
+ * it would be renamed into place after this. */
+int snap_remove_after(const struct zk_fileops *ops, const char *dir, int64_t zxid)
+{
+	struct wal_file *snaps;
+	size_t n;
+	int rc = wal_list(dir, "snapshot", &snaps, &n);
+	if (rc < 0)
+		return rc;
+	int removed = 0;
+	for (size_t i = n; rc == 0 && i > 0 && snaps[i - 1].zxid > zxid; i--, removed++) {
+		char path[1200];
+		snprintf(path, sizeof path, "%s/%s", dir, snaps[i - 1].name);
+		LOG_WARN("TRUNC to 0x%llx: removing %s, which holds txns past it", (unsigned long long)zxid,
+			 path);
+		if (ops->unlink(path) < 0)
+			rc = -errno;
+	}
+	free(snaps);
+	if (rc == 0 && removed > 0)
+		rc = zk_fsync_dir(ops, dir);
+	return rc < 0 ? rc : removed;
+}
+
 /* ------------------------------------------------------------------ dump */
 
 static int dump_session(void *ctx, int64_t id, int32_t timeout)

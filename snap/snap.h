@@ -105,6 +105,10 @@ int snap_stream_scan(struct snap_scan *sc, const uint8_t *p, size_t len, size_t 
 
 #define SNAP_SIGNATURE "BenWasHere"
 
+/* ZAB TRUNC to zxid: delete every snapshot.<z> of dir with z > zxid (why that is safe: in
+ * snap.c), newest first, then fsync dir. How many went, or -errno. */
+int snap_remove_after(const struct zk_fileops *ops, const char *dir, int64_t zxid);
+
 /* Print a snapshot in human-readable form (the dump-snap tool). 0 or an error. */
 int snap_dump(const struct zk_fileops *ops, const char *path, FILE *out, char *err, size_t errlen);
 

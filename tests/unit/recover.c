@@ -823,3 +823,278 @@ Test(recover, sessions_closed_before_the_snapshot_are_not_replayed, .init = setu
 	assert_same_sessions(&want, &got);
 	assert_same_tree(&A, &B, "snapshot at 42");
 }
+
+/* ---- the ensemble: TRUNC, recover_upto, the replay hook, a SNAP over stale logs ---- */
+
+static struct wal W;
+
+static void wal_open_at(int64_t last)
+{
+	cr_assert_eq(wal_init(&W, &zk_fileops_posix, log_dir, 4096, true, last), 0);
+}
+
+static void wal_append_txns(int from, int to)
+{
+	for (int z = from; z <= to; z++)
+		cr_assert_eq(wal_append(&W, z, T[z].bytes, T[z].len), 0, "txn %d", z);
+	cr_assert_eq(wal_sync(&W), 0);
+}
+
+/* TRUNC at each kind of point (logs rolled every 10: files at 1, 11, 21, 31, 41): the tree
+ * recovered is exactly txns 1..Z; then the history goes on from Z + 1 and recovery finds
+ * it all. Snapshots past Z are removed; one at or before Z stays and is used. */
+Test(recover, trunc_then_append_then_recover, .init = setup, .fini = teardown, .timeout = 30)
+{
+	static const int zs[] = { 0, 5, 10, 11, 27, 44, 45, 60 };
+	for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
+		int z = zs[i], keep = z < NT ? z : NT;
+		t_rm_files(snap_dir);
+		t_rm_files(log_dir);
+		snapshot_of(3, 3);
+		snapshot_of(40, 40);
+		write_logs(1, NT, 10);
+		char what[64], e[512] = "";
+		snprintf(what, sizeof what, "TRUNC to %d", z);
+		cr_assert_eq(snap_remove_after(&zk_fileops_posix, snap_dir, z), z < 40 ? (z < 3 ? 2 : 1) : 0,
+			     "%s", what);
+		wal_open_at(NT);
+		cr_assert_eq(wal_truncate(&W, z, e, sizeof e), 0, "%s: %s", what, e);
+		cr_assert_eq(W.durable_zxid, keep, "%s", what);
+		cr_assert_eq(run_recover(), 0, "%s: %s", what, err);
+		expect_prefix_applied(keep, what);
+		cr_assert_eq(res.snap_zxid, z >= 40 ? 40 : z >= 3 ? 3 : 0, "%s", what);
+		cr_assert_eq(res.truncated, 0, "%s: a clean cut, no torn tail", what);
+		wal_append_txns(keep + 1, NT);
+		wal_free(&W);
+		cr_assert_eq(run_recover(), 0, "%s, appended again: %s", what, err);
+		assert_same_tree(&A, &B, what);
+		cr_assert_eq(res.last_zxid, NT);
+	}
+}
+
+/* recover_upto is the tree after TRUNC even before the files are cut: no snapshot past it
+ * loads, no txn past it applies. */
+Test(recover, recover_upto_stops_at_the_zxid, .init = setup, .fini = teardown, .timeout = 10)
+{
+	snapshot_of(10, 10);
+	snapshot_of(40, 40);
+	write_logs(1, NT, 8);
+	static const int ups[] = { 0, 9, 10, 25, 39, 40, 45 };
+	for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
+		char what[32];
+		snprintf(what, sizeof what, "up to %d", ups[i]);
+		tree_free(&B);
+		cr_assert_eq(tree_init(&B, NULL, NULL), 0);
+		got.n = 0;
+		cr_assert_eq(recover_upto(&zk_fileops_posix, snap_dir, log_dir, ups[i], &B, &cb, &res, err,
+					  sizeof err), 0, "%s: %s", what, err);
+		expect_prefix_applied(ups[i], what);
+		cr_assert_eq(res.snap_zxid, ups[i] >= 40 ? 40 : ups[i] >= 10 ? 10 : 0, "%s", what);
+	}
+	cr_assert_eq(t_count_files(snap_dir), 2, "recover_upto deletes nothing");
+}
+
+struct seen_txns {
+	int n;
+	int64_t zxid[MAXT + 1];
+	bool same_bytes;
+	int64_t cancel_at; /* the hook fails there */
+};
+
+static int on_txn(void *ctx, int64_t zxid, const uint8_t *entry, size_t len)
+{
+	struct seen_txns *s = ctx;
+	cr_assert_lt(s->n, MAXT);
+	s->zxid[s->n++] = zxid;
+	s->same_bytes &= zxid >= 1 && zxid <= NT && len == T[zxid].len && memcmp(entry, T[zxid].bytes, len) == 0;
+	return zxid == s->cancel_at ? -ECANCELED : 0;
+}
+
+Test(recover, replay_hook_sees_every_txn_after_the_snapshot, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	snapshot_of(20, 20);
+	write_logs(1, NT, 7);
+	struct seen_txns s = { .same_bytes = true };
+	struct recover_opts o = { .on_txn = on_txn, .txn_ctx = &s };
+	cr_assert_eq(recover_with(&zk_fileops_posix, snap_dir, log_dir, &B, &cb, &o, &res, err, sizeof err), 0,
+		     "%s", err);
+	assert_same_tree(&A, &B, "with the hook");
+	cr_assert_eq(s.n, NT - 20);
+	for (int i = 0; i < s.n; i++)
+		cr_assert_eq(s.zxid[i], 21 + i);
+	cr_assert(s.same_bytes, "the entries are the logged txns");
+	/* With a limit, the hook stops there too. */
+	struct seen_txns s2 = { .same_bytes = true };
+	struct recover_opts o2 = { .limited = true, .upto = 30, .on_txn = on_txn, .txn_ctx = &s2 };
+	tree_free(&B);
+	cr_assert_eq(tree_init(&B, NULL, NULL), 0);
+	cr_assert_eq(recover_with(&zk_fileops_posix, snap_dir, log_dir, &B, &cb, &o2, &res, err, sizeof err), 0,
+		     "%s", err);
+	cr_assert_eq(s2.n, 10);
+	cr_assert_eq(s2.zxid[9], 30);
+	/* Its error stops recovery. */
+	struct seen_txns s3 = { .same_bytes = true, .cancel_at = 25 };
+	struct recover_opts o3 = { .on_txn = on_txn, .txn_ctx = &s3 };
+	tree_free(&B);
+	cr_assert_eq(tree_init(&B, NULL, NULL), 0);
+	cr_assert_eq(recover_with(&zk_fileops_posix, snap_dir, log_dir, &B, &cb, &o3, &res, err, sizeof err),
+		     -ECANCELED);
+	cr_assert_eq(s3.n, 5);
+}
+
+/* A txn of T[z], renumbered: the same change made under another zxid (a new epoch). */
+static struct rec renumbered(int z, int64_t zxid)
+{
+	struct rec r = T[z];
+	r.bytes = malloc(r.len);
+	cr_assert_not_null(r.bytes);
+	memcpy(r.bytes, T[z].bytes, r.len);
+	be64_put(r.bytes + 12, (uint64_t)zxid);
+	return r;
+}
+
+/* A txn no leader ever committed: the learner's own divergent history. */
+static struct rec divergent(int64_t zxid)
+{
+	struct zbuf b;
+	zbuf_init(&b, 4096);
+	struct jute_out o;
+	struct txn_hdr h = { 0x99, 1, zxid, 1800000000000LL, ZOP_CREATE };
+	t_txn_begin(&o, &b, &h);
+	char path[32];
+	snprintf(path, sizeof path, "/divergent-%lld", (long long)zxid);
+	t_txn_create(&o, path, "d", 1, tree_acl_open, tree_acl_open_len, false, 0);
+	struct rec r = { .len = zbuf_len(&b) };
+	r.bytes = malloc(r.len);
+	memcpy(r.bytes, zbuf_head(&b), r.len);
+	zbuf_free(&b);
+	return r;
+}
+
+#define EPOCH1(c) ((1LL << 32) | (c))
+
+/* The learner's stale log: T[1..20], then divergent txns 21..div_to, in files of 10. */
+static void stale_learner_log(int div_to)
+{
+	wal_open_at(0);
+	for (int z = 1; z <= div_to; z++) {
+		struct rec d = z <= 20 ? T[z] : divergent(z);
+		cr_assert_eq(wal_append(&W, z, d.bytes, d.len), 0);
+		if (z > 20)
+			free(d.bytes);
+		if (z % 10 == 0 || z == div_to) {
+			cr_assert_eq(wal_sync(&W), 0);
+			cr_assert_eq(wal_roll(&W), 0);
+		}
+	}
+	wal_free(&W);
+}
+
+/* After the SNAP at 30 the leader's txns 31..45 come in epoch 1 (counters 1..15). */
+static void log_epoch1_txns(void)
+{
+	for (int z = 31; z <= NT; z++) {
+		struct rec r = renumbered(z, EPOCH1(z - 30));
+		cr_assert_eq(wal_append(&W, EPOCH1(z - 30), r.bytes, r.len), 0);
+		free(r.bytes);
+	}
+	cr_assert_eq(wal_sync(&W), 0);
+}
+
+/* What the leader's tree is after the SNAP at 30 and txns 31..45 in epoch 1. */
+static void expected_after_snap(struct tree *want)
+{
+	cr_assert_eq(tree_init(want, NULL, NULL), 0);
+	apply_range(want, 1, 30);
+	for (int z = 31; z <= NT; z++) {
+		struct rec r = renumbered(z, EPOCH1(z - 30));
+		struct txn x;
+		cr_assert_eq(txn_decode(r.bytes, r.len, &x), 0);
+		struct tree_result tr;
+		cr_assert_eq(tree_apply(want, &x, &tr), 0);
+		free(r.bytes);
+	}
+}
+
+/* A learner whose log went past the SNAP point with txns of its own (21..38, never
+ * committed) installs the SNAP at 30 and logs epoch 1 from (1 << 32) | 1. Recovery gives
+ * the leader's tree: wal_snap_installed cut 31..38 off, and 21..30 are below the snapshot.
+ * Control: left in place, 31..38 would "follow" 30 and be replayed into the tree. */
+Test(recover, snap_install_over_a_divergent_log_then_a_new_epoch, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	struct tree want;
+	expected_after_snap(&want);
+	for (int cut = 0; cut <= 1; cut++) {
+		t_rm_files(snap_dir);
+		t_rm_files(log_dir);
+		stale_learner_log(38);
+		snapshot_of(30, 30);
+		wal_open_at(38);
+		char e[512] = "";
+		if (cut)
+			cr_assert_eq(wal_snap_installed(&W, 30, e, sizeof e), 0, "%s", e);
+		else
+			W.batch_last_zxid = W.durable_zxid = 30; /* what a careless install would do */
+		log_epoch1_txns();
+		wal_free(&W);
+		cr_assert_eq(run_recover(), 0, "%s", err);
+		cr_assert_eq(res.last_zxid, EPOCH1(NT - 30));
+		char *dw = dump(&want), *db = dump(&B);
+		if (cut)
+			assert_same_tree(&want, &B, "SNAP at 30 over a divergent log");
+		else
+			cr_assert_str_neq(dw, db, "control: the stale txns were replayed");
+		free(dw);
+		free(db);
+	}
+	tree_free(&want);
+}
+
+/* The other shapes: the stale log ends before the SNAP point; there is no old log at all;
+ * and the next txn is 31 in the same epoch. */
+Test(recover, snap_install_with_short_or_no_old_logs, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct tree want;
+	expected_after_snap(&want);
+	for (int shape = 0; shape < 3; shape++) {
+		t_rm_files(snap_dir);
+		t_rm_files(log_dir);
+		if (shape == 0)
+			stale_learner_log(24);
+		snapshot_of(30, 30);
+		wal_open_at(shape == 0 ? 24 : 0);
+		char e[512] = "";
+		cr_assert_eq(wal_snap_installed(&W, 30, e, sizeof e), 0, "%s", e);
+		if (shape < 2)
+			log_epoch1_txns();
+		else
+			wal_append_txns(31, NT);
+		wal_free(&W);
+		cr_assert_eq(run_recover(), 0, "shape %d: %s", shape, err);
+		assert_same_tree(shape < 2 ? &want : &A, &B, shape == 0 ? "short stale log" :
+				 shape == 1 ? "no old log, epoch 1 next" : "no old log, 31 next");
+		cr_assert_eq(res.snap_zxid, 30);
+		cr_assert_eq(res.txns, (uint64_t)(NT - 30));
+	}
+	tree_free(&want);
+}
+
+/* The gap rule still holds across epochs: a log opening epoch 1 after a snapshot whose own
+ * epoch is not done is fine only as epoch 1's first txn; a later counter is a gap. */
+Test(recover, a_later_epoch_log_not_at_its_first_txn_is_a_gap, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	snapshot_of(30, 30);
+	wal_open_at(EPOCH1(1));
+	for (int z = 32; z <= NT; z++) {
+		struct rec r = renumbered(z, EPOCH1(z - 30));
+		cr_assert_eq(wal_append(&W, EPOCH1(z - 30), r.bytes, r.len), 0);
+		free(r.bytes);
+	}
+	cr_assert_eq(wal_sync(&W), 0);
+	wal_free(&W);
+	cr_assert_eq(run_recover(), -EBADMSG);
+	cr_assert_not_null(strstr(err, "missing"), "%s", err);
+}
