@@ -20,8 +20,12 @@
 #include "snap/recover.h"
 #include "snap/snap.h"
 #include "wal/wal.h"
+#include "net/election.h"
+#include "net/peerwire.h"
 #include "zab/config.h"
+#include "zab/fle.h"
 #include "zab/prep.h"
+#include "zab/quorum.h"
 #include "zab/rate.h"
 #include "zab/session.h"
 #include "zab/zab.h"
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -49,6 +54,7 @@
 #define INNER_ROUNDS 8          /* read/commit rounds per pass before polling again */
 
 enum client_state { CL_NEW, CL_CONNECTING, CL_READY };
+#define FWD_MAX 16 /* writes a learner's client may have at the leader at once */
 
 struct client {
 	struct conn c; /* first: the loop hands back &c.h */
@@ -69,6 +75,13 @@ struct client {
 	int64_t established_ms, last_response_ms, last_latency;
 	int64_t last_zxid;
 	int32_t last_cxid, last_op;
+	/* ensemble learner: writes forwarded to the leader, answered in order when their txn
+	 * is applied here */
+	int32_t fwd_xid[FWD_MAX], fwd_type[FWD_MAX];
+	int64_t fwd_start[FWD_MAX];
+	uint8_t fwd_head, fwd_n;
+	bool touched;      /* a request since the last PING answer (the leader expires sessions) */
+	bool sync_wait;    /* a sync is out: nothing else of this client runs before its answer */
 };
 
 struct pending {
@@ -81,6 +94,59 @@ struct pending {
 	uint32_t txn_len;
 	uint32_t auth_len; /* a deferred read: its frame is followed by the connection's ids as
 			    * they were when it arrived (ZooKeeper's Request copies authInfo) */
+};
+
+enum role { ROLE_STANDALONE, ROLE_LOOKING, ROLE_LEADING, ROLE_FOLLOWING, ROLE_OBSERVING };
+
+/* A connection on the quorum port: a learner at its leader, or the leader at a learner. */
+struct qlink {
+	struct conn c;       /* first: the loop hands back &c.h */
+	int64_t sid;         /* the peer; -1 until an accepted one sent FOLLOWERINFO/OBSERVERINFO */
+	bool dead, connecting;
+	bool snap_mode;      /* learner: a SNAP's stream is being read */
+	int64_t snap_zxid;
+	struct snap_scan scan; /* where the SNAP stream ends, found as bytes arrive */
+	struct qlink *next;
+};
+
+struct hist_ent { int64_t zxid; uint64_t pos; uint32_t len; };
+
+struct ens_sync {       /* a client's sync waiting for the quorum machine */
+	uint64_t cookie, conn_id;
+	uint8_t *req;        /* the request frame (xid, type, body); NULL: free slot */
+	size_t len;
+	int64_t start_ms;
+};
+
+struct ens {
+	bool on;                   /* quorum mode */
+	enum role role;
+	struct election el;
+	struct quorum_leader L;
+	struct quorum_learner F;
+	int64_t accepted_epoch, current_epoch;
+	int64_t leader_sid;
+	struct net_handle qlisten;
+	struct net_timer tick;
+	uint64_t tick_count;       /* ticks since the role began */
+	struct qlink *links, *link; /* all links; a learner's link to its leader */
+	bool link_work, lost_leader;
+	struct hist_ent *hist;     /* ring of hist_cap (commitLogCount) */
+	size_t hist_cap;
+	size_t hist_head, hist_n;
+	struct zbuf hist_bytes;
+	uint64_t hist_pos;
+	int64_t hist_base;         /* the txn before the ring's first; DIFFs start at or after it */
+	struct zbuf backlog;       /* leader: learners' REQUESTs waiting for room */
+	struct ens_sync syncs[QUORUM_SYNCS_MAX];
+	uint64_t next_cookie;
+	size_t pending_syncs;
+	struct snap_session *snap_sessions;
+	size_t snap_sessions_n, snap_sessions_cap;
+	/* figures for srvr/mntr and the tests */
+	uint64_t elections, packets_in, snaps_sent, snaps_received, truncs;
+	int64_t last_election_ms, looking_since_ms, role_since_ms, last_proposal_size;
+	int64_t last_tick_ms;
 };
 
 /* Candidates taken from one check of the containers and TTL nodes; more wait for the next. */
@@ -133,6 +199,10 @@ struct server {
 	int64_t reap_next_check_ms;
 	struct rate_limit reap_rate; /* maxPerMinute */
 	bool internal_write;      /* submit_write is sending the server's own request */
+	const uint8_t *remote_ids; /* submit_write is sending a learner's REQUEST: its ids */
+	size_t remote_ids_len;
+	int64_t commit_to;        /* pending txns up to here are committed */
+	struct ens ens;
 	uint64_t reaped;          /* deleteContainer txns submitted */
 };
 
@@ -280,6 +350,16 @@ static void fire_event(void *ctx, uint64_t watcher, int event, const char *path,
 
 /* ------------------------------------------------------------------ pipeline */
 
+/* The ensemble's half of the pipeline (the "ensemble" section below). */
+static bool ens_learner(void);
+static bool ens_serving(void);
+static bool leader_window_full(void);
+static void ens_write_proposed(int64_t zxid);
+static void hist_push(int64_t zxid, const uint8_t *p, size_t len);
+static void apply_upto(int64_t zxid);
+static void ens_durable(void);
+static void learner_match(const struct txn *x, struct pending *p);
+
 /* The pending queue starts small and doubles up to pq_max, so an idle server holds none. */
 static int pq_reserve(void)
 {
@@ -307,6 +387,8 @@ static struct pending *pq_push(void)
 
 static bool pipeline_has_room(bool internal)
 {
+	if (S.ens.on && (S.ens.role != ROLE_LEADING || leader_window_full()))
+		return false; /* learners forward their writes; the leader's window is full */
 	size_t limit = (size_t)S.cfg.global_outstanding_limit;
 	return internal ? S.pq_count < S.pq_max : S.pq_count < limit;
 }
@@ -320,22 +402,30 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 		return -EIO;
 	if (pq_reserve() < 0)
 		return -ENOMEM;
+	bool ens = S.ens.on;
+	if (ens && (S.ens.role != ROLE_LEADING || !ens_serving()))
+		return -ENOTCONN;
+	int64_t zxid = ens ? (int64_t)((uint64_t)S.ens.L.epoch << 32 | (S.ens.L.counter + 1u))
+			   : zab_next_zxid(&S.zab);
 	struct prep_req r = { .session = session, .cxid = xid, .type = type, .body = body,
-			      .body_len = len, .zxid = zab_next_zxid(&S.zab),
+			      .body_len = len, .zxid = zxid,
 			      .time_ms = net_wall_ms(), .session_timeout_ms = timeout_ms, .err = err,
 			      .internal = S.internal_write,
-			      .auth = cl ? cl->auth.bytes : NULL, .auth_len = cl ? cl->auth.len : 0 };
+			      .auth = cl ? cl->auth.bytes : S.remote_ids,
+			      .auth_len = cl ? cl->auth.len : S.remote_ids_len };
 	struct jute_out out;
 	size_t start = zbuf_len(&S.arena);
 	jout_init(&out, &S.arena);
 	int rc = prep_write(&S.prep, &r, &out);
-	if (rc == 0)
+	if (rc == 0 && !ens)
 		rc = wal_append(&S.wal, r.zxid, zbuf_head(&S.arena) + start, zbuf_len(&S.arena) - start);
 	if (rc < 0) {
 		/* Nothing was logged for this zxid: give it back so zxids stay dense. */
 		zbuf_truncate(&S.arena, start);
-		S.zab.counter--;
-		S.zab.proposed_zxid = r.zxid - 1;
+		if (!ens) {
+			S.zab.counter--;
+			S.zab.proposed_zxid = r.zxid - 1;
+		}
 		return rc;
 	}
 	struct pending *p = pq_push();
@@ -346,6 +436,8 @@ static int submit_write(struct client *cl, int64_t session, int32_t xid, int32_t
 			       .txn_len = (uint32_t)(zbuf_len(&S.arena) - start) };
 	if (cl)
 		cl->inflight++;
+	if (ens)
+		ens_write_proposed(r.zxid); /* the leader machine: append, PROPOSAL to followers */
 	return 0;
 }
 
@@ -390,12 +482,15 @@ static void reply_multi(struct client *cl, const struct pending *p, struct jute_
 	reply_end(cl, &out, mark);
 }
 
-static void commit_one(const struct pending *p)
+static void commit_one(const struct pending *pin)
 {
+	struct pending pl = *pin, *p = &pl;
 	const uint8_t *bytes = zbuf_head(&S.arena) + (p->txn_pos - S.arena_pos);
 	struct txn x;
 	int rc = txn_decode(bytes, p->txn_len, &x);
-	ZK_ASSERT(rc == 0); /* we encoded it ourselves */
+	ZK_ASSERT(rc == 0); /* we encoded it ourselves, or checked the leader's */
+	if (ens_learner() && p->conn_id == 0)
+		learner_match(&x, p); /* one of our clients forwarded it? */
 	struct tree_result res;
 	struct jute_out multi_out;
 	zbuf_reset(&S.scratch);
@@ -406,6 +501,7 @@ static void commit_one(const struct pending *p)
 		exit(70);
 	}
 	prep_applied(&S.prep, p->zxid);
+	hist_push(p->zxid, bytes, p->txn_len);
 	struct client *cl = p->conn_id ? client_by_id(p->conn_id) : NULL;
 	if (cl) {
 		ZK_ASSERT(cl->inflight > 0);
@@ -413,6 +509,13 @@ static void commit_one(const struct pending *p)
 	}
 	note_latency(cl, p->start_ms, p->req_type, p->xid, p->zxid);
 	if (x.hdr.type == ZOP_CREATESESSION) {
+		/* Every server tracks every session (a client may reconnect anywhere); only the
+		 * leader expires them. */
+		struct session *se = sessions_get(&S.sessions, x.hdr.client_id);
+		if (!se)
+			se = sessions_add(&S.sessions, x.hdr.client_id, x.timeout_ms, net_now_ms(&S.loop));
+		if (se && cl && cl->state == CL_CONNECTING)
+			se->conn_id = cl->c.id;
 		if (cl && cl->state == CL_CONNECTING) {
 			uint8_t pw[ZK_PASSWD_LEN];
 			session_passwd(x.hdr.client_id, pw);
@@ -499,20 +602,12 @@ static void sync_and_commit(void)
 		log_failed(rc);
 		return;
 	}
-	int64_t committed = zab_log_durable(&S.zab, S.wal.durable_zxid);
-	while (S.pq_count > 0 && (S.pq[S.pq_head].read || S.pq[S.pq_head].zxid <= committed)) {
-		struct pending p = S.pq[S.pq_head];
-		if (p.read)
-			run_deferred_read(&p);
-		else
-			commit_one(&p);
-		S.pq_head = (S.pq_head + 1) % S.pq_cap;
-		S.pq_count--;
-		zbuf_consume(&S.arena, p.txn_len);
-		S.arena_pos += p.txn_len;
+	if (S.ens.on) {
+		ens_durable(); /* the quorum machine decides what commits (APPLY) */
+		apply_upto(S.commit_to);
+	} else {
+		apply_upto(zab_log_durable(&S.zab, S.wal.durable_zxid));
 	}
-	if (S.pq_count == 0)
-		zbuf_shrink(&S.arena, 1 << 20);
 	if (S.pipeline_blocked && pipeline_has_room(false) && wal_batch_fits(&S.wal, S.wal.batch.max / 2)) {
 		S.pipeline_blocked = false;
 		uint64_t id;
@@ -674,6 +769,1421 @@ static void reap_snapshot_child(void)
 	}
 }
 
+/* ------------------------------------------------------------------ ensemble
+ *
+ * Quorum mode (more than one server.N line). net/election.c runs Fast Leader Election over
+ * the election port; its decision starts zab/quorum.c's leader or learner machine, which
+ * this section drives: QuorumPackets on the quorum port in and out (one `struct qlink` per
+ * peer connection, in the same loop as the clients), the machine's actions mapped onto the
+ * pipeline (APPEND -> the log stage, APPLY -> commit_one, PERSIST -> the epoch files,
+ * TRUNCATE/SNAP -> wal/snap), and the log's durable point fed back as DURABLE.
+ *
+ * Txn bytes by zxid: the uncommitted ones are the pending queue's (arena), the committed
+ * ones the history ring's (the last commitLogCount / HIST_MAX_BYTES applied, filled from the
+ * logs at recovery too): a learner whose last zxid is older than the ring gets a SNAP.
+ *
+ * Clients of a learner: writes (and createSession/closeSession) go to the leader as REQUEST
+ * packets; the learner answers them when it applies the committed txn carrying the same
+ * (session, cxid). A client's reads and syncs wait while it has writes forwarded, so it
+ * sees its own writes in order. A server that is not serving (LOOKING, or still syncing)
+ * closes its clients so they fail over. */
+
+#define HIST_MAX_BYTES (64u << 20)
+#define LINK_IN_MAX (512u << 20)   /* a SNAP stream must fit */
+#define LINK_OUT_MAX (768u << 20)  /* a SNAP or a long DIFF to one learner */
+#define BACKLOG_MAX (64u << 20)    /* leader: learners' REQUESTs waiting for pipeline room */
+#define ENS_SYNCS_MAX QUORUM_SYNCS_MAX
+
+static const char *role_name(void)
+{
+	switch (S.ens.role) {
+	case ROLE_LEADING: return "leader";
+	case ROLE_FOLLOWING: return "follower";
+	case ROLE_OBSERVING: return "observer";
+	case ROLE_LOOKING: return "looking";
+	default: return "standalone";
+	}
+}
+
+static bool ens_serving(void)
+{
+	if (!S.ens.on)
+		return true;
+	if (S.ens.role == ROLE_LEADING)
+		return S.ens.L.phase == QUORUM_BROADCAST && !S.ens.L.lost;
+	if (S.ens.role == ROLE_FOLLOWING || S.ens.role == ROLE_OBSERVING)
+		return S.ens.F.phase == QUORUM_BROADCAST && !S.ens.F.lost && S.ens.link && !S.ens.link->dead;
+	return false;
+}
+
+static bool ens_learner(void)
+{
+	return S.ens.on && (S.ens.role == ROLE_FOLLOWING || S.ens.role == ROLE_OBSERVING);
+}
+
+/* ---- epoch files: dataDir/acceptedEpoch and currentEpoch, decimal text, as Apache ---- */
+
+static int epoch_read(const char *name, int64_t *out)
+{
+	char path[ZK_CFG_PATH_MAX + 32], buf[64];
+	snprintf(path, sizeof path, "%s/%s", S.cfg.data_dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -EBADMSG;
+	buf[n] = 0;
+	char *end;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	while (*end == '\n' || *end == '\r' || *end == ' ')
+		end++;
+	if (errno || end == buf || *end || v < 0 || v >= UINT32_MAX)
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+/* Write tmp, fsync, rename, fsync the directory: the value is on disk before we act on it. */
+static int epoch_write(const char *name, int64_t v)
+{
+	char path[ZK_CFG_PATH_MAX + 32], tmp[ZK_CFG_PATH_MAX + 40], buf[32];
+	snprintf(path, sizeof path, "%s/%s", S.cfg.data_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int len = snprintf(buf, sizeof buf, "%lld", (long long)v);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		int dfd = open(S.cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) < 0)
+				rc = -errno;
+			close(dfd);
+		}
+	}
+	return rc;
+}
+
+/* ---- the history ring: committed txns for DIFF ---- */
+
+static void hist_reset(int64_t base)
+{
+	S.ens.hist_head = S.ens.hist_n = 0;
+	zbuf_reset(&S.ens.hist_bytes);
+	S.ens.hist_pos = 0;
+	S.ens.hist_base = base;
+}
+
+static struct hist_ent *hist_at(size_t i)
+{
+	return &S.ens.hist[(S.ens.hist_head + i) % S.ens.hist_cap];
+}
+
+static void hist_drop_oldest(void)
+{
+	struct hist_ent *e = hist_at(0);
+	S.ens.hist_base = e->zxid;
+	zbuf_consume(&S.ens.hist_bytes, e->len);
+	S.ens.hist_pos += e->len;
+	S.ens.hist_head = (S.ens.hist_head + 1) % S.ens.hist_cap;
+	S.ens.hist_n--;
+}
+
+static void hist_push(int64_t zxid, const uint8_t *p, size_t len)
+{
+	if (!S.ens.on || !S.ens.hist)
+		return;
+	if (S.ens.hist_n > 0 && zxid <= hist_at(S.ens.hist_n - 1)->zxid)
+		return; /* a re-applied txn (replay over a fuzzy snapshot) */
+	if (len > HIST_MAX_BYTES / 2) {
+		hist_reset(zxid); /* a giant txn: DIFFs start after it */
+		return;
+	}
+	while (S.ens.hist_n > 0 && (S.ens.hist_n == S.ens.hist_cap ||
+				    zbuf_len(&S.ens.hist_bytes) + len > HIST_MAX_BYTES))
+		hist_drop_oldest();
+	uint64_t pos = S.ens.hist_pos + zbuf_len(&S.ens.hist_bytes);
+	if (zbuf_append(&S.ens.hist_bytes, p, len) < 0) {
+		hist_reset(zxid);
+		return;
+	}
+	*hist_at(S.ens.hist_n++) = (struct hist_ent){ zxid, pos, (uint32_t)len };
+}
+
+/* The txn bytes of zxid from the history ring or the pending queue. */
+static bool txn_lookup(int64_t zxid, const uint8_t **p, size_t *len)
+{
+	size_t lo = 0, hi = S.ens.hist_n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (hist_at(mid)->zxid < zxid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < S.ens.hist_n && hist_at(lo)->zxid == zxid) {
+		const struct hist_ent *e = hist_at(lo);
+		*p = zbuf_head(&S.ens.hist_bytes) + (e->pos - S.ens.hist_pos);
+		*len = e->len;
+		return true;
+	}
+	for (size_t i = 0; i < S.pq_count; i++) {
+		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
+		if (q->read || q->zxid != zxid)
+			continue;
+		*p = zbuf_head(&S.arena) + (q->txn_pos - S.arena_pos);
+		*len = q->txn_len;
+		return true;
+	}
+	return false;
+}
+
+/* Every txn we hold in (from, to], in zxid order. */
+typedef void (*txn_fn)(int64_t zxid, const uint8_t *p, size_t len, void *ctx);
+static void txn_each(int64_t from, int64_t to, txn_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < S.ens.hist_n; i++) {
+		const struct hist_ent *e = hist_at(i);
+		if (e->zxid > from && e->zxid <= to)
+			fn(e->zxid, zbuf_head(&S.ens.hist_bytes) + (e->pos - S.ens.hist_pos), e->len, ctx);
+	}
+	for (size_t i = 0; i < S.pq_count; i++) {
+		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
+		if (!q->read && q->zxid > from && q->zxid <= to)
+			fn(q->zxid, zbuf_head(&S.arena) + (q->txn_pos - S.arena_pos), q->txn_len, ctx);
+	}
+}
+
+/* The last zxid in our log: appended (maybe not yet durable), applied or not. */
+static int64_t last_logged(void)
+{
+	int64_t z = S.tree.last_zxid;
+	for (size_t i = 0; i < S.pq_count; i++) {
+		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
+		if (!q->read && q->zxid > z)
+			z = q->zxid;
+	}
+	return z;
+}
+
+/* ACKEPOCH's floor: the largest zxid of our log <= z, or -1 when z is older than the ring. */
+static int64_t log_floor(int64_t z)
+{
+	if (z < S.ens.hist_base)
+		return -1;
+	int64_t f = S.ens.hist_base;
+	for (size_t i = 0; i < S.ens.hist_n && hist_at(i)->zxid <= z; i++)
+		f = hist_at(i)->zxid;
+	for (size_t i = 0; i < S.pq_count; i++) {
+		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
+		if (!q->read && q->zxid <= z && q->zxid > f)
+			f = q->zxid;
+	}
+	return f;
+}
+
+/* ---- quorum links ---- */
+
+static void link_close(struct qlink *k, const char *why);
+static void sync_done(uint64_t cookie);
+static void prep_reset(void);
+static void ens_run(struct quorum_actions *acts);
+static void ens_step(const struct quorum_event *ev);
+static void ens_go_looking(const char *why);
+
+static struct qlink *link_of(int64_t sid)
+{
+	for (struct qlink *k = S.ens.links; k; k = k->next)
+		if (!k->dead && k->sid == sid)
+			return k;
+	return NULL;
+}
+
+static void on_link_event(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)l;
+	struct qlink *k = (struct qlink *)h;
+	if (ev & NET_READABLE)
+		k->c.readable = true;
+	if (ev & NET_WRITABLE)
+		k->c.writable = true;
+	S.ens.link_work = true;
+}
+
+static struct qlink *link_new(int fd, const struct sockaddr_storage *ss)
+{
+	struct qlink *k = calloc(1, sizeof *k);
+	if (!k)
+		return NULL;
+	conn_init(&k->c, fd, ++S.next_conn_id, LINK_IN_MAX, LINK_OUT_MAX, LINK_OUT_MAX);
+	k->c.h.on_event = on_link_event;
+	if (ss) {
+		k->c.peer = *ss;
+		net_addr_str(ss, k->c.peer_str, sizeof k->c.peer_str);
+	}
+	k->sid = -1;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (net_loop_add(&S.loop, &k->c.h) < 0) {
+		conn_free_buffers(&k->c);
+		close(fd);
+		free(k);
+		return NULL;
+	}
+	k->next = S.ens.links;
+	S.ens.links = k;
+	return k;
+}
+
+/* Append one QuorumPacket; `ids` is a serialized vector<Id> (count included) or NULL. */
+static void link_send(struct qlink *k, int32_t type, int64_t zxid, const void *data, int32_t dlen,
+		      const uint8_t *ids, size_t ids_len)
+{
+	if (!k || k->dead)
+		return;
+	struct jute_out o;
+	jout_init(&o, &k->c.out);
+	jout_i32(&o, type);
+	jout_i64(&o, zxid);
+	jout_buf(&o, data, dlen);
+	if (ids)
+		jout_raw(&o, ids, ids_len);
+	else
+		jout_i32(&o, -1);
+	if (o.err) {
+		link_close(k, "output limit reached");
+		return;
+	}
+	S.ens.link_work = true;
+}
+
+static void link_send_int(struct qlink *k, int32_t type, int64_t zxid, int32_t v)
+{
+	uint8_t b[4];
+	be32_put(b, (uint32_t)v);
+	link_send(k, type, zxid, b, 4, NULL, 0);
+}
+
+static void link_close(struct qlink *k, const char *why)
+{
+	if (k->dead)
+		return;
+	LOG_INFO("closing quorum link %s (sid %lld): %s", k->c.peer_str, (long long)k->sid, why);
+	k->dead = true;
+	net_loop_del(&S.loop, &k->c.h);
+	if (k == S.ens.link) {
+		S.ens.link = NULL;
+		if (ens_learner() && !S.ens.F.lost)
+			S.ens.lost_leader = true; /* handled after the current step */
+	} else if (S.ens.role == ROLE_LEADING && k->sid >= 0) {
+		struct quorum_event ev = { .type = QUORUM_EV_DISCONNECT, .from = k->sid };
+		ens_step(&ev);
+	}
+}
+
+static void links_reap(void)
+{
+	for (struct qlink **pp = &S.ens.links; *pp;) {
+		struct qlink *k = *pp;
+		if (!k->dead) {
+			pp = &k->next;
+			continue;
+		}
+		*pp = k->next;
+		conn_free_buffers(&k->c);
+		free(k);
+	}
+}
+
+static void links_close_all(const char *why)
+{
+	for (struct qlink *k = S.ens.links; k; k = k->next)
+		link_close(k, why);
+}
+
+/* ---- clients while the role changes ---- */
+
+static void close_clients(const char *why)
+{
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+		struct client *cl = v;
+		if (cl->state != CL_NEW)
+			client_close(cl, why);
+	}
+	for (int i = 0; i < ENS_SYNCS_MAX; i++) {
+		free(S.ens.syncs[i].req);
+		S.ens.syncs[i] = (struct ens_sync){ 0 };
+	}
+}
+
+/* ---- actions ---- */
+
+struct send_ctx { struct qlink *k; int32_t ptype; bool with_commit; };
+
+static void send_one(int64_t zxid, const uint8_t *p, size_t len, void *ctx)
+{
+	struct send_ctx *s = ctx;
+	bool data = s->ptype == QP_PROPOSAL || s->ptype == QP_INFORM;
+	link_send(s->k, s->ptype, zxid, data ? p : NULL, data ? (int32_t)len : -1, NULL, 0);
+	if (s->with_commit)
+		link_send(s->k, QP_COMMIT, zxid, NULL, -1, NULL, 0);
+}
+
+/* The learner's PING answer carries the sessions its clients touched since the last one
+ * (Learner.ping: long id, int timeout each), so the leader, which expires sessions, keeps
+ * them alive. */
+static void send_ping_answer(struct qlink *k, int64_t zxid)
+{
+	struct zbuf *b = &S.scratch;
+	zbuf_reset(b);
+	struct jute_out o;
+	jout_init(&o, b);
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+		struct client *cl = v;
+		if (cl->dead || cl->state != CL_READY || !cl->touched)
+			continue;
+		cl->touched = false;
+		jout_i64(&o, cl->session_id);
+		jout_i32(&o, cl->timeout_ms);
+	}
+	link_send(k, QP_PING, zxid, zbuf_head(b), (int32_t)zbuf_len(b), NULL, 0);
+	zbuf_reset(b);
+}
+
+static void send_snapshot(struct qlink *k, int64_t zxid)
+{
+	ZK_ASSERT(S.tree.last_zxid == zxid);
+	link_send(k, QP_SNAP, zxid, NULL, -1, NULL, 0);
+	size_t n;
+	struct snap_session *v = session_list(&n);
+	int rc = v ? snap_stream_write(&k->c.out, &S.tree, v, n) : -ENOMEM;
+	free(v);
+	if (rc < 0)
+		link_close(k, "cannot stream a snapshot to it");
+	S.ens.snaps_sent++;
+}
+
+static void act_send(const struct quorum_action *a)
+{
+	struct qlink *k = ens_learner() ? S.ens.link : link_of(a->to);
+	if (!k)
+		return;
+	if (a->range) {
+		struct send_ctx s = { k, a->ptype, a->with_commit };
+		txn_each(a->from, a->zxid, send_one, &s);
+		return;
+	}
+	switch (a->ptype) {
+	case QP_PROPOSAL: case QP_INFORM: {
+		const uint8_t *p;
+		size_t len;
+		bool have = txn_lookup(a->zxid, &p, &len);
+		ZK_ASSERT(have);
+		link_send(k, a->ptype, a->zxid, p, (int32_t)len, NULL, 0);
+		S.ens.last_proposal_size = (int64_t)len;
+		return;
+	}
+	case QP_SNAP:
+		send_snapshot(k, a->zxid);
+		return;
+	case QP_LEADERINFO:
+		link_send_int(k, a->ptype, a->zxid, PEER_LEARNER_PROTOCOL);
+		return;
+	case QP_ACKEPOCH:
+		link_send_int(k, a->ptype, a->zxid, (int32_t)a->epoch);
+		return;
+	case QP_FOLLOWERINFO: case QP_OBSERVERINFO: {
+		struct zbuf b;
+		zbuf_init(&b, 64);
+		struct jute_out o;
+		jout_init(&o, &b);
+		struct learner_info li = { .sid = S.cfg.myid, .protocol_version = PEER_LEARNER_PROTOCOL,
+					   .config_version = 0, .fields = 3 };
+		learner_info_encode(&o, &li);
+		link_send(k, a->ptype, a->zxid, zbuf_head(&b), (int32_t)zbuf_len(&b), NULL, 0);
+		zbuf_free(&b);
+		return;
+	}
+	case QP_PING:
+		if (ens_learner())
+			send_ping_answer(k, a->zxid);
+		else
+			link_send(k, QP_PING, a->zxid, NULL, -1, NULL, 0);
+		return;
+	case QP_SYNC:
+		for (int i = 0; i < (a->count > 0 ? a->count : 1); i++)
+			link_send(k, QP_SYNC, a->zxid, NULL, -1, NULL, 0);
+		return;
+	default:
+		link_send(k, a->ptype, a->zxid, NULL, -1, NULL, 0);
+	}
+}
+
+static void append_txn(int64_t zxid)
+{
+	const uint8_t *p;
+	size_t len;
+	bool have = txn_lookup(zxid, &p, &len);
+	ZK_ASSERT(have);
+	int rc = wal_append(&S.wal, zxid, p, len);
+	if (rc == -ENOBUFS) { /* the batch is full: make it durable now, then go on */
+		rc = wal_sync(&S.wal);
+		if (rc == 0)
+			rc = wal_append(&S.wal, zxid, p, len);
+	}
+	if (rc < 0)
+		log_failed(rc);
+}
+
+static void apply_upto(int64_t zxid);
+
+static void ens_persisted(int32_t which, int64_t epoch)
+{
+	const char *name = which == QUORUM_ACCEPTED_EPOCH ? "acceptedEpoch" : "currentEpoch";
+	int rc = epoch_write(name, epoch);
+	if (rc < 0) {
+		LOG_ERROR("cannot write %s/%s: %s; stopping", S.cfg.data_dir, name, strerror(-rc));
+		exit(70); /* Apache exits too: the epoch protocol cannot go on without it */
+	}
+	if (which == QUORUM_ACCEPTED_EPOCH)
+		S.ens.accepted_epoch = epoch;
+	else
+		S.ens.current_epoch = epoch;
+	struct quorum_event ev = { .type = QUORUM_EV_PERSISTED, .which = which };
+	ens_step(&ev);
+}
+
+/* Forget the pending txns above zxid (uncommitted proposals a TRUNC or a SNAP removes). */
+static void pq_drop_above(int64_t zxid)
+{
+	while (S.pq_count > 0) {
+		struct pending *q = &S.pq[(S.pq_head + S.pq_count - 1) % S.pq_cap];
+		if (!q->read && q->zxid <= zxid)
+			break;
+		zbuf_truncate(&S.arena, q->txn_pos - S.arena_pos);
+		S.pq_count--;
+	}
+}
+
+static int restore_session(void *ctx, int64_t id, int32_t timeout_ms);
+static void forget_session(void *ctx, int64_t id);
+static int hist_from_log(void *ctx, int64_t zxid, const uint8_t *p, size_t len)
+{
+	(void)ctx;
+	hist_push(zxid, p, len);
+	return 0;
+}
+
+static void sessions_clear(void)
+{
+	uint64_t id;
+	void *v;
+	int64_t ids[256];
+	for (;;) {
+		size_t n = 0;
+		for (size_t i = 0; n < 256 && u64map_next(&S.sessions.by_id, &i, &id, &v);)
+			ids[n++] = (int64_t)id;
+		if (n == 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			sessions_remove(&S.sessions, ids[i]);
+	}
+}
+
+/* Reload the tree from disk up to zxid (a TRUNC cut txns our tree already applied). */
+static void reload_upto(int64_t zxid)
+{
+	LOG_WARN("reloading the database up to 0x%llx (the leader truncated our log)",
+		 (unsigned long long)zxid);
+	prep_free(&S.prep);
+	tree_free(&S.tree);
+	sessions_clear();
+	if (tree_init(&S.tree, fire_event, NULL) < 0) {
+		LOG_ERROR("out of memory reloading the database; stopping");
+		exit(70);
+	}
+	hist_reset(0);
+	struct recover_cb cb = { .session_add = restore_session, .session_remove = forget_session };
+	struct recover_opts opts = { .limited = true, .upto = zxid, .on_txn = hist_from_log };
+	struct recover_result res;
+	char err[2048];
+	int rc = recover_with(S.ops, S.snap_dir, S.log_dir, &S.tree, &cb, &opts, &res, err, sizeof err);
+	if (rc < 0) {
+		LOG_ERROR("cannot reload the database: %s; stopping", err);
+		exit(70);
+	}
+	if (S.ens.hist_n == 0)
+		hist_reset(S.tree.last_zxid);
+	prep_reset();
+}
+
+static void act_truncate(int64_t zxid)
+{
+	char err[512];
+	S.ens.truncs++;
+	pq_drop_above(zxid);
+	int rc = wal_truncate(&S.wal, zxid, err, sizeof err);
+	if (rc == 0)
+		rc = snap_remove_after(S.ops, S.snap_dir, zxid);
+	if (rc < 0) {
+		LOG_ERROR("cannot truncate the log to 0x%llx: %s; stopping", (unsigned long long)zxid,
+			  rc == -EIO ? err : strerror(-rc));
+		exit(70);
+	}
+	if (S.tree.last_zxid > zxid)
+		reload_upto(zxid);
+	if (S.commit_to > zxid)
+		S.commit_to = zxid;
+	while (S.ens.hist_n > 0 && hist_at(S.ens.hist_n - 1)->zxid > zxid)
+		S.ens.hist_n--; /* their bytes stay until the ring wraps past them */
+}
+
+static void ens_run(struct quorum_actions *acts)
+{
+	for (int i = 0; i < acts->n; i++) {
+		const struct quorum_action *a = &acts->a[i];
+		switch (a->type) {
+		case QUORUM_ACT_SEND:
+			act_send(a);
+			break;
+		case QUORUM_ACT_APPEND:
+			append_txn(a->zxid);
+			break;
+		case QUORUM_ACT_APPLY:
+			apply_upto(a->zxid);
+			break;
+		case QUORUM_ACT_SYNC_DONE:
+			sync_done(a->cookie);
+			break;
+		case QUORUM_ACT_LOOKING:
+			if (S.ens.role == ROLE_LEADING && a->to != S.cfg.myid) {
+				struct qlink *k = link_of(a->to);
+				if (k)
+					link_close(k, "dropped by the leader");
+				break;
+			}
+			ens_go_looking("the quorum machine left its epoch");
+			return;
+		case QUORUM_ACT_PERSIST:
+			ens_persisted(a->which, a->epoch);
+			break;
+		case QUORUM_ACT_TRUNCATE:
+			act_truncate(a->zxid);
+			break;
+		case QUORUM_ACT_SNAP:
+			if (S.ens.link) {
+				S.ens.link->snap_mode = true;
+				S.ens.link->snap_zxid = a->zxid;
+				S.ens.link->scan = (struct snap_scan){ 0 };
+			}
+			break;
+		}
+	}
+}
+
+static void ens_step(const struct quorum_event *ev)
+{
+	struct quorum_actions acts = { 0 };
+	int rc;
+	if (S.ens.role == ROLE_LEADING)
+		rc = quorum_leader_step(&S.ens.L, ev, &acts);
+	else if (ens_learner())
+		rc = quorum_learner_step(&S.ens.F, ev, &acts);
+	else
+		return;
+	(void)rc;
+	ens_run(&acts);
+}
+
+/* ---- applying ---- */
+
+static void pq_pop_head(void)
+{
+	struct pending *q = &S.pq[S.pq_head];
+	zbuf_consume(&S.arena, q->txn_len);
+	S.arena_pos += q->txn_len;
+	S.pq_head = (S.pq_head + 1) % S.pq_cap;
+	S.pq_count--;
+}
+
+/* Commit and apply every pending entry up to `to` (deferred reads in between run in order). */
+static void apply_upto(int64_t to)
+{
+	if (to > S.commit_to)
+		S.commit_to = to;
+	while (S.pq_count > 0 && (S.pq[S.pq_head].read || S.pq[S.pq_head].zxid <= S.commit_to)) {
+		struct pending p = S.pq[S.pq_head];
+		if (p.read)
+			run_deferred_read(&p);
+		else
+			commit_one(&p);
+		pq_pop_head();
+	}
+	if (S.pq_count == 0)
+		zbuf_shrink(&S.arena, 1 << 20);
+	if (S.ens.on && zbuf_len(&S.ens.backlog) > 0)
+		S.ens.link_work = true; /* room may have come for learners' waiting REQUESTs */
+}
+
+/* ---- syncs ---- */
+
+static int sync_submit(struct client *cl, int32_t xid, const uint8_t *p, size_t len)
+{
+	int slot = -1;
+	for (int i = 0; i < ENS_SYNCS_MAX && slot < 0; i++)
+		if (!S.ens.syncs[i].req)
+			slot = i;
+	if (slot < 0)
+		return 0; /* wait for one to finish */
+	uint64_t cookie = ++S.ens.next_cookie;
+	struct quorum_event ev = { .type = QUORUM_EV_SYNC, .cookie = cookie };
+	struct quorum_actions acts = { 0 };
+	int rc = S.ens.role == ROLE_LEADING ? quorum_leader_step(&S.ens.L, &ev, &acts)
+					     : quorum_learner_step(&S.ens.F, &ev, &acts);
+	if (rc == -EBUSY)
+		return 0;
+	if (rc < 0)
+		return -ENOTCONN;
+	uint8_t *copy = malloc(len);
+	ZK_ASSERT(copy != NULL || len == 0);
+	memcpy(copy, p, len);
+	S.ens.syncs[slot] = (struct ens_sync){ .cookie = cookie, .conn_id = cl->c.id, .req = copy,
+					       .len = len, .start_ms = net_now_ms(&S.loop) };
+	(void)xid;
+	cl->sync_wait = true;
+	S.ens.pending_syncs++;
+	ens_run(&acts);
+	return 1;
+}
+
+static void sync_done(uint64_t cookie)
+{
+	for (int i = 0; i < ENS_SYNCS_MAX; i++) {
+		struct ens_sync *s = &S.ens.syncs[i];
+		if (!s->req || s->cookie != cookie)
+			continue;
+		struct client *cl = client_by_id(s->conn_id);
+		if (cl) {
+			cl->sync_wait = false;
+			const uint8_t *r = s->req;
+			serve_read(cl, (int32_t)be32_get(r), ZOP_SYNC, r + 8, s->len - 8, cl->auth.bytes,
+				   cl->auth.len, s->start_ms);
+			mark_ready(cl);
+		}
+		free(s->req);
+		*s = (struct ens_sync){ 0 };
+		S.ens.pending_syncs--;
+		return;
+	}
+}
+
+/* ---- packets ---- */
+
+/* A learner's REQUEST at the leader: sessionId, cxid, type, then the request body; the
+ * client's ids in authinfo. Submitted like a local write, answered by the learner. */
+static int leader_request(const struct quorum_packet *q)
+{
+	if (q->data_len < 16)
+		return -EBADMSG;
+	int64_t session = (int64_t)be64_get(q->data);
+	int32_t cxid = (int32_t)be32_get(q->data + 8), type = (int32_t)be32_get(q->data + 12);
+	const uint8_t *body = q->data + 16;
+	size_t blen = (size_t)q->data_len - 16;
+	if (!prep_is_write(type) || !ens_serving())
+		return -EBADMSG;
+	if (!pipeline_has_room(false) || !wal_batch_fits(&S.wal, type == ZOP_MULTI ? 2 * blen : blen) ||
+	    leader_window_full())
+		return -EAGAIN;
+	static const uint8_t empty[4] = { 0 };
+	S.remote_ids = empty;
+	S.remote_ids_len = 4;
+	if (q->nauth > 0) {
+		S.remote_ids = q->auth - 4; /* the vector, count included */
+		S.remote_ids_len = q->auth_len + 4;
+	}
+	int32_t timeout = 0, err = 0;
+	if (type == ZOP_CREATESESSION) {
+		if (blen < 4)
+			return -EBADMSG;
+		timeout = (int32_t)be32_get(body);
+		body = NULL;
+		blen = 0;
+	} else {
+		struct session *se = sessions_get(&S.sessions, session);
+		err = !se || se->closing ? ZSESSIONEXPIRED : 0;
+		if (type == ZOP_CLOSESESSION && se && !se->closing)
+			sessions_set_closing(&S.sessions, se);
+		if (se)
+			sessions_touch(&S.sessions, se, net_now_ms(&S.loop));
+	}
+	int rc = submit_write(NULL, session, cxid, type, body, blen, timeout, err);
+	if (rc == -EBADMSG) /* the client's malformed body: its answer is an error txn */
+		rc = submit_write(NULL, session, cxid, type, body, blen, timeout, ZMARSHALLINGERROR);
+	S.remote_ids = NULL;
+	S.remote_ids_len = 0;
+	return rc;
+}
+
+/* Sessions a learner's clients touched (its PING answer). */
+static void leader_touch(const struct quorum_packet *q)
+{
+	int64_t now = net_now_ms(&S.loop);
+	for (int32_t off = 0; q->data && off + 12 <= q->data_len; off += 12) {
+		struct session *se = sessions_get(&S.sessions, (int64_t)be64_get(q->data + off));
+		if (se && !se->closing)
+			sessions_touch(&S.sessions, se, now);
+	}
+}
+
+/* The first packet of an accepted link: who is it? */
+static bool leader_bind(struct qlink *k, const struct quorum_packet *q)
+{
+	struct learner_info li;
+	if ((q->type != QP_FOLLOWERINFO && q->type != QP_OBSERVERINFO) ||
+	    learner_info_decode(q->data, q->data_len, &li) < 0) {
+		link_close(k, "first packet is not FOLLOWERINFO/OBSERVERINFO");
+		return false;
+	}
+	bool known = false;
+	for (int i = 0; i < S.cfg.nservers; i++)
+		known |= S.cfg.servers[i].sid == li.sid;
+	if (!known || li.sid == S.cfg.myid) {
+		link_close(k, "learner sid not in our configuration");
+		return false;
+	}
+	struct qlink *old = link_of(li.sid);
+	if (old)
+		link_close(old, "the learner reconnected");
+	k->sid = li.sid;
+	return true;
+}
+
+static void leader_packet(struct qlink *k, const struct quorum_packet *q)
+{
+	if (k->sid < 0 && !leader_bind(k, q))
+		return;
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = k->sid, .ptype = q->type,
+				   .zxid = q->zxid };
+	switch (q->type) {
+	case QP_REQUEST: {
+		int rc = leader_request(q);
+		if (rc == -EAGAIN) {
+			/* No room now: keep it (bounded) and go on reading this link's ACKs. */
+			if (zbuf_len(&S.ens.backlog) + (size_t)q->data_len + 64 > BACKLOG_MAX) {
+				link_close(k, "too many requests waiting");
+				return;
+			}
+			struct jute_out o;
+			jout_init(&o, &S.ens.backlog);
+			jout_i64(&o, k->sid);
+			jout_buf(&o, q->data, q->data_len);
+			jout_i32(&o, q->nauth > 0 ? (int32_t)(q->auth_len + 4) : 4);
+			if (q->nauth > 0)
+				jout_raw(&o, q->auth - 4, q->auth_len + 4);
+			else
+				jout_i32(&o, 0);
+			return;
+		}
+		if (rc < 0)
+			link_close(k, "bad REQUEST");
+		return;
+	}
+	case QP_PING:
+		leader_touch(q);
+		break;
+	case QP_ACKEPOCH: {
+		int32_t e;
+		if (quorum_int_payload_decode(q->data, q->data_len, &e) < 0) {
+			link_close(k, "bad ACKEPOCH");
+			return;
+		}
+		ev.epoch = e;
+		ev.floor = log_floor(q->zxid);
+		break;
+	}
+	case QP_REVALIDATE:
+		return; /* our learners check sessions locally; nothing to answer */
+	default:
+		break;
+	}
+	ens_step(&ev);
+}
+
+/* Leader: REQUESTs that waited for room, in arrival order. */
+static void backlog_drain(void)
+{
+	while (zbuf_len(&S.ens.backlog) > 0 && S.ens.role == ROLE_LEADING) {
+		const uint8_t *p = zbuf_head(&S.ens.backlog);
+		int32_t dlen = (int32_t)be32_get(p + 8);
+		int32_t alen = (int32_t)be32_get(p + 12 + dlen);
+		const uint8_t *ids = p + 16 + dlen;
+		struct quorum_packet q = { .type = QP_REQUEST, .data = p + 12, .data_len = dlen,
+					   .nauth = (int32_t)be32_get(ids), .auth = ids + 4,
+					   .auth_len = (size_t)alen - 4 };
+		int rc = leader_request(&q);
+		if (rc == -EAGAIN)
+			return;
+		zbuf_consume(&S.ens.backlog, 16 + (size_t)dlen + (size_t)alen);
+	}
+	if (S.ens.role != ROLE_LEADING)
+		zbuf_reset(&S.ens.backlog);
+}
+
+/* A learner's PROPOSAL or INFORM: its txn joins the pending queue before the machine says
+ * APPEND; if the machine refuses it, it leaves again. */
+static void learner_txn_packet(struct qlink *k, const struct quorum_packet *q)
+{
+	struct txn x;
+	if (q->data_len <= 0 || txn_decode(q->data, (size_t)q->data_len, &x) < 0 || x.hdr.zxid != q->zxid ||
+	    pq_reserve() < 0) {
+		link_close(k, "undecodable PROPOSAL/INFORM");
+		return;
+	}
+	size_t start = zbuf_len(&S.arena);
+	if (zbuf_append(&S.arena, q->data, (size_t)q->data_len) < 0) {
+		link_close(k, "out of memory for a proposal");
+		return;
+	}
+	struct pending *p = pq_push();
+	*p = (struct pending){ .zxid = q->zxid, .txn_pos = S.arena_pos + start,
+			       .txn_len = (uint32_t)q->data_len, .start_ms = net_now_ms(&S.loop) };
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = k->sid, .ptype = q->type,
+				   .zxid = q->zxid };
+	struct quorum_actions acts = { 0 };
+	quorum_learner_step(&S.ens.F, &ev, &acts);
+	bool appended = false;
+	for (int i = 0; i < acts.n; i++)
+		appended |= acts.a[i].type == QUORUM_ACT_APPEND && acts.a[i].zxid == q->zxid;
+	if (!appended)
+		pq_drop_above(q->zxid - 1); /* also when we already had it (an observer's INFORM) */
+	ens_run(&acts);
+}
+
+static void learner_packet(struct qlink *k, const struct quorum_packet *q)
+{
+	if (q->type == QP_PROPOSAL || q->type == QP_INFORM) {
+		learner_txn_packet(k, q);
+		return;
+	}
+	struct quorum_event ev = { .type = QUORUM_EV_PACKET, .from = k->sid, .ptype = q->type,
+				   .zxid = q->zxid };
+	ens_step(&ev);
+}
+
+/* After SNAP: the leader's database follows on the stream. Install it: a new tree, the
+ * snapshot on disk (fsynced) before the machine hears it is durable, the log continuing
+ * after it. A parse is tried when the socket has been drained or the buffer doubled since
+ * the last try (each try starts over). */
+static int collect_snap_session(void *ctx, int64_t id, int32_t timeout_ms)
+{
+	(void)ctx;
+	if (S.ens.snap_sessions_n == S.ens.snap_sessions_cap) {
+		size_t ncap = S.ens.snap_sessions_cap ? S.ens.snap_sessions_cap * 2 : 64;
+		struct snap_session *n = realloc(S.ens.snap_sessions, ncap * sizeof *n);
+		if (!n)
+			return -ENOMEM;
+		S.ens.snap_sessions = n;
+		S.ens.snap_sessions_cap = ncap;
+	}
+	S.ens.snap_sessions[S.ens.snap_sessions_n++] = (struct snap_session){ id, timeout_ms };
+	return 0;
+}
+
+static int learner_snapshot(struct qlink *k)
+{
+	size_t have = zbuf_len(&k->c.in), end;
+	int rc = snap_stream_scan(&k->scan, zbuf_head(&k->c.in), have, &end);
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc < 0) {
+		LOG_ERROR("bad snapshot stream from the leader");
+		return rc;
+	}
+	struct tree t;
+	if (tree_init(&t, fire_event, NULL) < 0)
+		return -ENOMEM;
+	S.ens.snap_sessions_n = 0;
+	size_t used;
+	char err[512];
+	rc = snap_stream_read(zbuf_head(&k->c.in), end, &t, collect_snap_session, NULL, &used,
+			      err, sizeof err);
+	if (rc < 0) {
+		tree_free(&t);
+		LOG_ERROR("bad snapshot from the leader: %s", err);
+		return rc;
+	}
+	zbuf_consume(&k->c.in, used);
+	int64_t zxid = k->snap_zxid;
+	k->snap_mode = false;
+	pq_drop_above(-1);
+	prep_free(&S.prep);
+	tree_free(&S.tree);
+	S.tree = t;
+	S.tree.last_zxid = zxid;
+	sessions_clear();
+	for (size_t i = 0; i < S.ens.snap_sessions_n; i++)
+		sessions_add(&S.sessions, S.ens.snap_sessions[i].id, S.ens.snap_sessions[i].timeout_ms,
+			     net_now_ms(&S.loop));
+	prep_reset();
+	hist_reset(zxid);
+	S.commit_to = zxid;
+	rc = wal_sync(&S.wal);
+	if (rc == 0)
+		rc = snapshot_now();
+	char werr[512] = "";
+	if (rc == 0)
+		rc = wal_snap_installed(&S.wal, zxid, werr, sizeof werr);
+	if (rc < 0) {
+		LOG_ERROR("cannot store the leader's snapshot 0x%llx: %s; stopping",
+			  (unsigned long long)zxid, strerror(-rc));
+		exit(70);
+	}
+	S.ens.snaps_received++;
+	LOG_INFO("installed the leader's snapshot 0x%llx (%llu znodes)", (unsigned long long)zxid,
+		 (unsigned long long)S.tree.node_count);
+	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = zxid };
+	ens_step(&ev);
+	return 1;
+}
+
+/* Read and handle whole packets from one link. */
+static void link_service(struct qlink *k)
+{
+	if (k->connecting)
+		return;
+	if (k->c.readable)
+		conn_read(&k->c);
+	int budget = 4096; /* packets per round, so one busy learner cannot starve the rest */
+	while (!k->dead && budget-- > 0) {
+		if (k->snap_mode) {
+			int rc = learner_snapshot(k);
+			if (rc < 0)
+				link_close(k, "bad snapshot stream");
+			if (rc <= 0)
+				break;
+			continue;
+		}
+		struct quorum_packet q;
+		size_t used;
+		int rc = quorum_packet_decode(zbuf_head(&k->c.in), zbuf_len(&k->c.in),
+					      S.cfg.jute_maxbuffer + 1024, &q, &used);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
+			link_close(k, "malformed quorum packet");
+			break;
+		}
+		S.ens.packets_in++;
+		if (S.ens.role == ROLE_LEADING)
+			leader_packet(k, &q);
+		else if (ens_learner() && k == S.ens.link)
+			learner_packet(k, &q);
+		else {
+			link_close(k, "not leading");
+			break;
+		}
+		if (!k->dead)
+			zbuf_consume(&k->c.in, used);
+		if (S.ens.lost_leader)
+			break;
+	}
+	if (budget <= 0 || (k->c.readable && zbuf_len(&k->c.in) < k->c.in.max))
+		S.ens.link_work = true; /* more to read or handle next round */
+	if (!k->dead && k->c.eof)
+		link_close(k, "peer closed the connection");
+}
+
+static void links_flush(void)
+{
+	for (struct qlink *k = S.ens.links; k; k = k->next) {
+		if (k->dead || k->connecting || zbuf_len(&k->c.out) == 0)
+			continue;
+		int rc = conn_flush(&k->c);
+		if (rc < 0)
+			link_close(k, strerror(-rc));
+	}
+}
+
+/* ---- connecting: the leader accepts on its quorum port, a learner dials its leader ---- */
+
+static void on_quorum_listener(struct net_loop *l, struct net_handle *h, uint32_t ev)
+{
+	(void)l; (void)ev;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(h->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (S.ens.role != ROLE_LEADING) {
+			close(fd); /* Apache's learners retry until a leader listens */
+			continue;
+		}
+		struct qlink *k = link_new(fd, &ss);
+		if (k) {
+			k->c.readable = true;
+			S.ens.link_work = true;
+		}
+	}
+}
+
+static const struct zk_server *server_of(int64_t sid)
+{
+	for (int i = 0; i < S.cfg.nservers; i++)
+		if (S.cfg.servers[i].sid == sid)
+			return &S.cfg.servers[i];
+	return NULL;
+}
+
+static void learner_dial(void)
+{
+	const struct zk_server *sv = server_of(S.ens.leader_sid);
+	ZK_ASSERT(sv != NULL);
+	char port[16];
+	snprintf(port, sizeof port, "%d", sv->quorum_port);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	if (getaddrinfo(sv->host, port, &hints, &ai) != 0 || !ai) {
+		LOG_WARN("cannot resolve leader %lld's address %s", (long long)sv->sid, sv->host);
+		return;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return;
+	}
+	int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	struct sockaddr_storage ss = { 0 };
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen < sizeof ss ? ai->ai_addrlen : sizeof ss);
+	freeaddrinfo(ai);
+	if (rc < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	struct qlink *k = link_new(fd, &ss);
+	if (!k)
+		return;
+	k->sid = S.ens.leader_sid;
+	k->connecting = true;
+	S.ens.link = k;
+}
+
+/* The dialled connection is up: discovery begins. */
+static void learner_connected(struct qlink *k)
+{
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(k->c.h.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+		if (err != EINPROGRESS && err != EALREADY) {
+			S.ens.link = NULL;
+			k->sid = -1; /* nothing to tell the machine */
+			link_close(k, err ? strerror(err) : "connect failed");
+		}
+		return;
+	}
+	k->connecting = false;
+	k->c.readable = true;
+	struct quorum_actions acts = { 0 };
+	bool observer = S.ens.role == ROLE_OBSERVING;
+	int rc = quorum_learner_start(&S.ens.F, S.cfg.myid, S.ens.leader_sid, S.ens.accepted_epoch,
+				      S.ens.current_epoch, last_logged(), S.tree.last_zxid, observer,
+				      &acts);
+	ZK_ASSERT(rc == 0);
+	quorum_learner_limits(&S.ens.F, S.cfg.init_limit, S.cfg.sync_limit);
+	LOG_INFO("connected to leader %lld as %s", (long long)S.ens.leader_sid, role_name());
+	ens_run(&acts);
+}
+
+static void links_service(void)
+{
+	S.ens.link_work = false;
+	for (struct qlink *k = S.ens.links; k; k = k->next) {
+		if (k->dead)
+			continue;
+		if (k->connecting) {
+			if (k->c.writable || k->c.readable)
+				learner_connected(k);
+			continue;
+		}
+		link_service(k);
+	}
+	if (S.ens.lost_leader) {
+		S.ens.lost_leader = false;
+		ens_go_looking("lost the connection to the leader");
+	}
+	if (S.ens.role == ROLE_LEADING)
+		backlog_drain();
+}
+
+/* ---- roles ---- */
+
+static void members_of_config(struct quorum_member *m, int *n)
+{
+	*n = 0;
+	for (int i = 0; i < S.cfg.nservers; i++)
+		m[(*n)++] = (struct quorum_member){ S.cfg.servers[i].sid, !S.cfg.servers[i].observer };
+}
+
+/* Everything a role left behind: links, clients (they fail over), waiting syncs. Txns
+ * stay: appended ones are in our log and are part of what the next election compares. */
+static void ens_leave_role(const char *why)
+{
+	links_close_all(why);
+	close_clients(why);
+	zbuf_reset(&S.ens.backlog);
+	S.ens.link = NULL;
+	S.ens.lost_leader = false;
+	for (size_t i = 0; i < S.pq_count; i++) {
+		struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
+		q->conn_id = 0; /* their clients are gone */
+	}
+}
+
+static void ens_go_looking(const char *why)
+{
+	if (S.ens.role == ROLE_LOOKING)
+		return;
+	LOG_WARN("leaving %s mode (%s): electing a leader", role_name(), why);
+	ens_leave_role(why);
+	S.ens.role = ROLE_LOOKING;
+	S.ens.looking_since_ms = net_now_ms(&S.loop);
+	election_start(&S.ens.el, last_logged(), S.ens.current_epoch);
+}
+
+static void leader_begin(void)
+{
+	struct quorum_member m[QUORUM_SERVERS_MAX];
+	int n;
+	members_of_config(m, &n);
+	struct quorum_actions acts = { 0 };
+	int64_t last = last_logged();
+	int64_t log_min = S.ens.hist_base < last ? S.ens.hist_base : last;
+	int rc = quorum_leader_start(&S.ens.L, S.cfg.myid, m, n, S.ens.accepted_epoch,
+				     S.ens.current_epoch, last, S.tree.last_zxid, log_min, &acts);
+	ZK_ASSERT(rc == 0);
+	quorum_leader_limits(&S.ens.L, S.cfg.init_limit, S.cfg.sync_limit);
+	/* Sessions get a fresh timeout under a new leader (Apache's leader re-tracks them). */
+	uint64_t id;
+	void *v;
+	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &v);)
+		if (!((struct session *)v)->closing)
+			sessions_touch(&S.sessions, v, net_now_ms(&S.loop));
+	ens_run(&acts);
+}
+
+static void on_decided(void *ctx, int32_t state, const struct fle_vote *vote)
+{
+	(void)ctx;
+	int64_t took = net_now_ms(&S.loop) - S.ens.looking_since_ms;
+	S.ens.elections++;
+	S.ens.last_election_ms = took;
+	LOG_WARN("election decided in %lld ms: %s, leader %lld (zxid 0x%llx, epoch %lld)",
+		 (long long)took, state == PEER_LEADING ? "LEADING" : state == PEER_FOLLOWING ?
+		 "FOLLOWING" : "OBSERVING", (long long)vote->leader, (unsigned long long)vote->zxid,
+		 (long long)vote->peer_epoch);
+	S.ens.leader_sid = vote->leader;
+	S.ens.role_since_ms = net_now_ms(&S.loop);
+	S.ens.tick_count = 0;
+	if (state == PEER_LEADING) {
+		S.ens.role = ROLE_LEADING;
+		leader_begin();
+		return;
+	}
+	S.ens.role = state == PEER_OBSERVING ? ROLE_OBSERVING : ROLE_FOLLOWING;
+	S.ens.F = (struct quorum_learner){ .lost = false };
+	learner_dial();
+}
+
+/* Every tickTime: the machines' liveness clock; a learner without a link redials, and
+ * gives up after initLimit ticks. */
+static void on_ens_tick(struct net_loop *l, struct net_timer *t)
+{
+	int64_t now = net_now_ms(l);
+	net_timer_arm(l, t, now + S.cfg.tick_ms);
+	/* Ticks that passed while we were not running (SIGSTOP, a long pass) count: a leader
+	 * that was paused must see at once that it has not heard its quorum for that long. */
+	int64_t n = S.ens.last_tick_ms ? (now - S.ens.last_tick_ms) / S.cfg.tick_ms : 1;
+	if (n < 1)
+		n = 1;
+	if (n > 1000)
+		n = 1000;
+	S.ens.last_tick_ms = now;
+	for (int64_t i = 1; i < n && (S.ens.role == ROLE_LEADING || ens_learner()); i++) {
+		struct quorum_event ev = { .type = QUORUM_EV_TICK };
+		S.ens.tick_count++;
+		ens_step(&ev);
+	}
+	S.ens.tick_count++;
+	if (ens_learner() && (!S.ens.link || S.ens.link->connecting) && S.ens.F.my_sid == 0) {
+		if (S.ens.tick_count > (uint64_t)S.cfg.init_limit) {
+			ens_go_looking("cannot connect to the leader");
+			return;
+		}
+		if (!S.ens.link)
+			learner_dial();
+		return;
+	}
+	struct quorum_event ev = { .type = QUORUM_EV_TICK };
+	ens_step(&ev);
+	S.ens.link_work = true;
+}
+
+/* The log stage reports what is durable; the machine counts our own vote from it. */
+static void ens_durable(void)
+{
+	int64_t z = S.wal.durable_zxid;
+	if (S.ens.role == ROLE_LEADING) {
+		if (S.ens.L.lost || z > S.ens.L.proposed || z <= S.ens.L.acked[S.ens.L.me])
+			return;
+	} else if (ens_learner()) {
+		const struct quorum_learner *f = &S.ens.F;
+		if (f->my_sid == 0 || f->lost || z > f->appended || z <= f->durable)
+			return;
+	} else {
+		return;
+	}
+	struct quorum_event ev = { .type = QUORUM_EV_DURABLE, .zxid = z };
+	ens_step(&ev);
+}
+
+/* ---- the client side of the ensemble ---- */
+
+static bool leader_window_full(void)
+{
+	const struct quorum_leader *l = &S.ens.L;
+	if (l->counter == UINT32_MAX)
+		return true;
+	if ((l->proposed >> 32) != l->epoch)
+		return false;
+	uint32_t base = (l->committed >> 32) == l->epoch ? (uint32_t)l->committed : 0;
+	return (uint32_t)l->proposed - base >= QUORUM_WINDOW_MAX;
+}
+
+/* submit_write queued txn zxid: the leader machine appends it and proposes it. */
+static void ens_write_proposed(int64_t zxid)
+{
+	struct quorum_event ev = { .type = QUORUM_EV_WRITE };
+	struct quorum_actions acts = { 0 };
+	int rc = quorum_leader_step(&S.ens.L, &ev, &acts);
+	ZK_ASSERT(rc == 0 && acts.n > 0 && acts.a[0].type == QUORUM_ACT_APPEND && acts.a[0].zxid == zxid);
+	ens_run(&acts);
+}
+
+/* A committed txn at a learner: is it the answer to one of our clients' forwarded writes? */
+static void learner_match(const struct txn *x, struct pending *p)
+{
+	if (x->hdr.type == ZOP_CREATESESSION) {
+		uint64_t id;
+		void *v;
+		for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);) {
+			struct client *cl = v;
+			if (!cl->dead && cl->state == CL_CONNECTING && cl->session_id == x->hdr.client_id) {
+				p->conn_id = cl->c.id;
+				return;
+			}
+		}
+		return;
+	}
+	struct session *se = sessions_get(&S.sessions, x->hdr.client_id);
+	struct client *cl = se && se->conn_id ? client_by_id(se->conn_id) : NULL;
+	if (!cl || cl->fwd_n == 0 || cl->fwd_xid[cl->fwd_head] != x->hdr.cxid)
+		return;
+	p->conn_id = cl->c.id;
+	p->xid = cl->fwd_xid[cl->fwd_head];
+	p->req_type = cl->fwd_type[cl->fwd_head];
+	p->start_ms = cl->fwd_start[cl->fwd_head];
+	cl->fwd_head = (uint8_t)((cl->fwd_head + 1) % FWD_MAX);
+	cl->fwd_n--;
+}
+
+/* A learner's client write (or createSession/closeSession) goes to the leader as REQUEST:
+ * sessionId, cxid, type, the request body; the client's ids as authinfo (Learner.request). */
+static int learner_forward(struct client *cl, int64_t session, int32_t xid, int32_t type,
+			   const uint8_t *body, size_t len)
+{
+	struct qlink *k = S.ens.link;
+	if (!k || k->dead || !ens_serving())
+		return -ENOTCONN;
+	struct jute_out o;
+	jout_init(&o, &k->c.out);
+	jout_i32(&o, QP_REQUEST);
+	jout_i64(&o, -1);
+	jout_i32(&o, (int32_t)(16 + len));
+	jout_i64(&o, session);
+	jout_i32(&o, xid);
+	jout_i32(&o, type);
+	jout_raw(&o, body, len);
+	jout_raw(&o, cl->auth.bytes, cl->auth.len);
+	if (o.err) {
+		link_close(k, "output limit reached");
+		return -ENOTCONN;
+	}
+	S.ens.link_work = true;
+	cl->inflight++;
+	if (type != ZOP_CREATESESSION) {
+		int tail = (cl->fwd_head + cl->fwd_n) % FWD_MAX;
+		cl->fwd_xid[tail] = xid;
+		cl->fwd_type[tail] = type;
+		cl->fwd_start[tail] = net_now_ms(&S.loop);
+		cl->fwd_n++;
+	}
+	return 1;
+}
+
+/* handle_request's ensemble part for a learner. 1 handled, 0 wait, -errno drop. */
+static int learner_request(struct client *cl, int32_t xid, int32_t type, bool write,
+			   const uint8_t *p, size_t len)
+{
+	if (write) {
+		if (cl->fwd_n == FWD_MAX || cl->sync_wait)
+			return 0;
+		struct session *se = sessions_get(&S.sessions, cl->session_id);
+		if (type == ZOP_CLOSESESSION && se && !se->closing)
+			sessions_set_closing(&S.sessions, se);
+		return learner_forward(cl, cl->session_id, xid, type, p + 8, len - 8);
+	}
+	if (cl->inflight > 0 || cl->sync_wait)
+		return 0; /* a read after a write sees it: wait for the write's answer */
+	if (type == ZOP_SYNC)
+		return sync_submit(cl, xid, p, len);
+	serve_read(cl, xid, type, p + 8, len - 8, cl->auth.bytes, cl->auth.len, net_now_ms(&S.loop));
+	return 1;
+}
+
+/* A new session at a learner: the leader creates it (CreateSession txn); we answer the
+ * client when that txn is applied here. */
+static int learner_connect(struct client *cl)
+{
+	int64_t sid = sessions_new_id(&S.sessions);
+	cl->session_id = sid;
+	cl->state = CL_CONNECTING;
+	uint8_t to[4];
+	be32_put(to, (uint32_t)cl->timeout_ms);
+	int rc = learner_forward(cl, sid, 0, ZOP_CREATESESSION, to, 4);
+	return rc < 0 ? rc : 0;
+}
+
+static void prep_reset(void)
+{
+	prep_init(&S.prep, &S.tree);
+	S.prep.extended_types = S.cfg.extended_types;
+	S.prep.enforce_quota = S.cfg.enforce_quota;
+	S.prep.reap_never_used_ms = S.cfg.container_max_never_used_ms;
+	S.prep.skip_acl = S.cfg.skip_acl;
+}
+
 /* ------------------------------------------------------------------ 4lw */
 
 static void fourlw_stat_common(struct zbuf *b, bool with_clients);
@@ -747,6 +2257,10 @@ static size_t live_clients(void)
 
 static void fourlw_stat_common(struct zbuf *b, bool with_clients)
 {
+	if (!ens_serving()) {
+		zbuf_printf(b, "This ZooKeeper instance is not currently serving requests\n");
+		return;
+	}
 	zbuf_printf(b, "Zookeeper version: %s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
 	if (with_clients) {
 		zbuf_printf(b, "Clients:\n");
@@ -760,8 +2274,37 @@ static void fourlw_stat_common(struct zbuf *b, bool with_clients)
 	zbuf_printf(b, "Connections: %zu\n", live_clients());
 	zbuf_printf(b, "Outstanding: %zu\n", S.pq_count);
 	zbuf_printf(b, "Zxid: 0x%llx\n", (unsigned long long)S.tree.last_zxid);
-	zbuf_printf(b, "Mode: standalone\n");
+	zbuf_printf(b, "Mode: %s\n", role_name());
 	zbuf_printf(b, "Node count: %llu\n", (unsigned long long)S.tree.node_count + 1);
+}
+
+/* Apache's leader adds these to mntr (Leader metrics); zkd adds its election figures. */
+static void fourlw_mntr_ensemble(struct zbuf *b)
+{
+	if (S.ens.role == ROLE_LEADING) {
+		const struct quorum_leader *l = &S.ens.L;
+		int learners = 0, followers = 0, observers = 0;
+		for (int i = 0; i < l->nmembers; i++) {
+			if (i == l->me || l->lstate[i] == QL_NONE)
+				continue;
+			learners++;
+			if (l->lstate[i] >= QL_NEWLEADER_ACKED)
+				*(l->members[i].voter ? &followers : &observers) += 1;
+		}
+		zbuf_printf(b, "zk_learners\t%d\n", learners);
+		zbuf_printf(b, "zk_synced_followers\t%d\n", followers);
+		zbuf_printf(b, "zk_synced_non_voting_followers\t0\n");
+		zbuf_printf(b, "zk_synced_observers\t%d\n", observers);
+		zbuf_printf(b, "zk_pending_syncs\t%d\n", l->nsyncs);
+		zbuf_printf(b, "zk_followers\t%d\n", learners - observers);
+	}
+	zbuf_printf(b, "zk_peer_state\t%s\n", role_name());
+	zbuf_printf(b, "zkd_elections\t%llu\n", (unsigned long long)S.ens.elections);
+	zbuf_printf(b, "zkd_last_election_ms\t%lld\n", (long long)S.ens.last_election_ms);
+	zbuf_printf(b, "zkd_snaps_sent\t%llu\n", (unsigned long long)S.ens.snaps_sent);
+	zbuf_printf(b, "zkd_snaps_received\t%llu\n", (unsigned long long)S.ens.snaps_received);
+	zbuf_printf(b, "zkd_truncations\t%llu\n", (unsigned long long)S.ens.truncs);
+	zbuf_printf(b, "zkd_quorum_packets_received\t%llu\n", (unsigned long long)S.ens.packets_in);
 }
 
 static long count_fds(void)
@@ -782,7 +2325,7 @@ static void fourlw_mntr(struct zbuf *b)
 	getrlimit(RLIMIT_NOFILE, &rl);
 	double avg = S.lat_cnt ? (double)S.lat_sum / (double)S.lat_cnt : 0.0;
 	zbuf_printf(b, "zk_version\t%s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
-	zbuf_printf(b, "zk_server_state\tstandalone\n");
+	zbuf_printf(b, "zk_server_state\t%s\n", role_name());
 	zbuf_printf(b, "zk_avg_latency\t%.4f\n", avg);
 	zbuf_printf(b, "zk_max_latency\t%lld\n", (long long)S.lat_max);
 	zbuf_printf(b, "zk_min_latency\t%lld\n", (long long)S.lat_min);
@@ -803,7 +2346,8 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_auth_failed_count\t0\n");
 	zbuf_printf(b, "zk_local_sessions\t0\n");
 	zbuf_printf(b, "zk_uptime\t%lld\n", (long long)(net_now_ms(&S.loop) - S.start_ms));
-	zbuf_printf(b, "zk_last_proposal_size\t-1\n");
+	zbuf_printf(b, "zk_last_proposal_size\t%lld\n", (long long)(S.ens.role == ROLE_LEADING ?
+		    S.ens.last_proposal_size : -1));
 	zbuf_printf(b, "zk_fsync_count\t%llu\n", (unsigned long long)S.wal.syncs);
 	zbuf_printf(b, "zk_txn_count\t%llu\n", (unsigned long long)S.wal.records);
 	zbuf_printf(b, "zk_last_fsync_us\t%lld\n", (long long)S.wal.last_sync_us);
@@ -812,6 +2356,8 @@ static void fourlw_mntr(struct zbuf *b)
 	zbuf_printf(b, "zk_max_snapshot_fork_us\t%lld\n", (long long)S.max_snap_fork_us);
 	zbuf_printf(b, "zk_log_write_failed\t%d\n", S.write_failed ? 1 : 0);
 	zbuf_printf(b, "zk_max_loop_pass_us\t%lld\n", (long long)S.loop.max_pass_us);
+	if (S.ens.on)
+		fourlw_mntr_ensemble(b);
 }
 
 static long long dir_size(const char *dir)
@@ -846,7 +2392,21 @@ static void fourlw_conf(struct zbuf *b)
 	zbuf_printf(b, "minSessionTimeout=%d\n", S.cfg.min_session_timeout_ms);
 	zbuf_printf(b, "maxSessionTimeout=%d\n", S.cfg.max_session_timeout_ms);
 	zbuf_printf(b, "clientPortListenBacklog=%d\n", S.cfg.listen_backlog);
-	zbuf_printf(b, "serverId=0\n");
+	zbuf_printf(b, "serverId=%lld\n", (long long)(S.ens.on ? S.cfg.myid : 0));
+	if (!S.ens.on)
+		return;
+	zbuf_printf(b, "initLimit=%d\nsyncLimit=%d\nelectionAlg=3\n", S.cfg.init_limit, S.cfg.sync_limit);
+	const struct zk_server *me = server_of(S.cfg.myid);
+	zbuf_printf(b, "electionPort=%d\nquorumPort=%d\npeerType=%d\nmembership: \n",
+		    me->election_port, me->quorum_port, me->observer ? 1 : 0);
+	for (int i = 0; i < S.cfg.nservers; i++) {
+		const struct zk_server *sv = &S.cfg.servers[i];
+		zbuf_printf(b, "server.%lld=%s:%d:%d:%s;%s:%d\n", (long long)sv->sid, sv->host,
+			    sv->quorum_port, sv->election_port, sv->observer ? "observer" : "participant",
+			    sv->client_host[0] ? sv->client_host : "0.0.0.0",
+			    sv->client_port ? sv->client_port : S.cfg.client_port);
+	}
+	zbuf_printf(b, "version=0\n");
 }
 
 static void fourlw_envi(struct zbuf *b)
@@ -1005,6 +2565,10 @@ static int handle_connect(struct client *cl, const uint8_t *p, size_t len)
 	}
 	cl->timeout_ms = negotiate_timeout(timeout);
 	cl->established_ms = net_wall_ms();
+	if (!ens_serving())
+		return -ENOTCONN; /* Apache: "ZooKeeperServer not running"; the client fails over */
+	if (sid == 0 && ens_learner())
+		return learner_connect(cl);
 	if (sid == 0) {
 		if (!pipeline_has_room(false))
 			return -EAGAIN;
@@ -1240,6 +2804,20 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 	bool write = prep_is_write(type) && type != ZOP_CREATESESSION;
 	if (type == ZOP_MULTI && !prep_multi_logged(p + 8, len - 8))
 		write = false; /* answered without a txn (serve_multi_read) */
+	if (S.ens.on && cl->sync_wait)
+		return 0; /* its sync's answer comes first */
+	if (ens_learner() && type != ZOP_AUTH) {
+		int rc = learner_request(cl, xid, type, write, p, len);
+		if (rc > 0) {
+			struct session *se = sessions_get(&S.sessions, cl->session_id);
+			if (se)
+				sessions_touch(&S.sessions, se, net_now_ms(&S.loop));
+			cl->touched = true;
+			cl->packets_in++;
+			S.packets_in++;
+		}
+		return rc;
+	}
 	/* Back-pressure: a full pipeline, or a log batch without room while the previous one is
 	 * being synced, leaves the frame in the buffer; the client is resumed when room frees.
 	 * A MultiTxn is at most about 1.4 times its request (sequential suffixes). */
@@ -1272,6 +2850,8 @@ static int handle_request(struct client *cl, const uint8_t *p, size_t len)
 		handle_auth(cl, xid, p + 8, len - 8);
 		return 1;
 	}
+	if (S.ens.on && type == ZOP_SYNC)
+		return cl->inflight > 0 ? 0 : sync_submit(cl, xid, p, len); /* a quorum round */
 	if (cl->inflight > 0)
 		return defer_read(cl, p, len);
 	serve_read(cl, xid, type, p + 8, len - 8, cl->auth.bytes, cl->auth.len, net_now_ms(&S.loop));
@@ -1472,6 +3052,8 @@ static void on_signal(struct net_loop *l, struct net_handle *h, uint32_t ev)
 
 static void expire_sessions(void)
 {
+	if (S.ens.on && (S.ens.role != ROLE_LEADING || !ens_serving()))
+		return; /* the leader expires sessions, for the whole ensemble */
 	int64_t now = net_now_ms(&S.loop);
 	while (pipeline_has_room(true)) {
 		struct session *se = sessions_next_expired(&S.sessions, now);
@@ -1559,6 +3141,12 @@ static void reap_free(void)
 static void on_reap(struct net_loop *l, struct net_timer *t)
 {
 	int64_t now = net_now_ms(l);
+	if (S.ens.on && (S.ens.role != ROLE_LEADING || !ens_serving())) {
+		reap_free(); /* the leader reaps for the ensemble */
+		S.reap_n = S.reap_i = 0;
+		net_timer_arm(l, t, now + S.cfg.container_check_ms);
+		return;
+	}
 	if (S.reap_i == S.reap_n && now >= S.reap_next_check_ms && !S.write_failed) {
 		reap_take_candidates();
 		S.reap_next_check_ms = now + S.cfg.container_check_ms;
@@ -1657,8 +3245,11 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 {
 	(void)l; (void)ctx;
 	for (int round = 0; round < INNER_ROUNDS &&
-	     (S.ready || (wal_has_batch(&S.wal) && !wal_busy(&S.wal)) || S.wal_signalled); round++) {
+	     (S.ready || (wal_has_batch(&S.wal) && !wal_busy(&S.wal)) || S.wal_signalled ||
+	      S.ens.link_work); round++) {
 		S.wal_signalled = false;
+		if (S.ens.on)
+			links_service();
 		struct client *list = S.ready;
 		S.ready = S.ready_tail = NULL;
 		while (list) {
@@ -1670,12 +3261,18 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 		if (wal_has_batch(&S.wal) && !S.wal.async)
 			flush_dirty(); /* a blocking sync follows: answer the reads first */
 		sync_and_commit();
+		if (S.ens.on)
+			links_flush();
 	}
 	flush_dirty();
+	if (S.ens.on) {
+		links_flush();
+		links_reap();
+	}
 	reap_dead();
 	/* After the replies are out: the fork's pause then delays no answer already made. */
 	maybe_snapshot();
-	return S.ready != NULL || S.dirty != NULL;
+	return S.ready != NULL || S.dirty != NULL || S.ens.link_work;
 }
 
 /* ------------------------------------------------------------------ startup */
@@ -1829,11 +3426,12 @@ static void forget_session(void *ctx, int64_t id)
  * at start), so the data directory always holds a snapshot for the logs that follow it. */
 static int load_database(void)
 {
-	struct recover_cb cb = { restore_session, forget_session, NULL };
+	struct recover_cb cb = { .session_add = restore_session, .session_remove = forget_session };
+	struct recover_opts opts = { .on_txn = S.ens.on ? hist_from_log : NULL };
 	struct recover_result res;
 	char err[2048];
 	int64_t t0 = net_clock_ms();
-	int rc = recover(S.ops, S.snap_dir, S.log_dir, &S.tree, &cb, &res, err, sizeof err);
+	int rc = recover_with(S.ops, S.snap_dir, S.log_dir, &S.tree, &cb, &opts, &res, err, sizeof err);
 	if (rc < 0) {
 		fprintf(stderr, "zkd: cannot recover the database: %s\n", err);
 		LOG_ERROR("cannot recover the database: %s", err);
@@ -1844,10 +3442,119 @@ static int load_database(void)
 	LOG_INFO("recovered to zxid 0x%llx in %lld ms: snapshot 0x%llx + %llu txns from the logs, "
 		 "%zu sessions", (unsigned long long)S.tree.last_zxid, (long long)(net_clock_ms() - t0),
 		 (unsigned long long)res.snap_zxid, (unsigned long long)res.txns, S.sessions.by_id.count);
+	if (S.ens.on) {
+		if (S.ens.hist_n == 0)
+			S.ens.hist_base = S.tree.last_zxid;
+		else if (S.ens.hist_base < 0)
+			S.ens.hist_base = res.snap_zxid;
+		/* Our log's tail may hold proposals the ensemble never committed: no snapshot of
+		 * this tree until a leader has synced us (a TRUNC would have to undo it). */
+		return !res.had_snapshot && S.tree.last_zxid == 0 ? snapshot_now() : 0;
+	}
 	if (!res.had_snapshot)
 		return snapshot_now(); /* ZooKeeper will not load logs without a snapshot before them */
 	/* Otherwise the logs cover everything: compact them in the background once serving. */
 	S.snapshot_soon = res.snap_zxid != S.tree.last_zxid;
+	return 0;
+}
+
+/* Quorum mode: myid, the epoch files, the ring, the quorum port, the election. */
+static int ens_prepare(void)
+{
+	char path[ZK_CFG_PATH_MAX + 16], err[512];
+	snprintf(path, sizeof path, "%s/myid", S.cfg.data_dir);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = read_file(path, &text, &len);
+	if (rc < 0 && rc != -ENOENT) {
+		fprintf(stderr, "zkd: cannot read %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	rc = config_set_myid(&S.cfg, text, len, err, sizeof err); /* NULL text: no myid file */
+	free(text);
+	if (rc < 0) {
+		fprintf(stderr, "zkd: %s\n", err);
+		return rc;
+	}
+	S.ens.on = true;
+	S.ens.role = ROLE_LOOKING;
+	S.ens.hist_cap = (size_t)S.cfg.commit_log_count;
+	S.ens.hist = calloc(S.ens.hist_cap, sizeof *S.ens.hist);
+	if (!S.ens.hist)
+		return -ENOMEM;
+	zbuf_init(&S.ens.hist_bytes, HIST_MAX_BYTES + (1u << 20));
+	zbuf_init(&S.ens.backlog, BACKLOG_MAX + (1u << 20));
+	S.ens.hist_base = -1;
+	return 0;
+}
+
+static int ens_epochs(void)
+{
+	int64_t last_epoch = last_logged() >> 32;
+	int rc = epoch_read("currentEpoch", &S.ens.current_epoch);
+	if (rc == -ENOENT) {
+		S.ens.current_epoch = last_epoch; /* Apache's first start: the log's epoch */
+		rc = epoch_write("currentEpoch", S.ens.current_epoch);
+	}
+	if (rc == 0) {
+		rc = epoch_read("acceptedEpoch", &S.ens.accepted_epoch);
+		if (rc == -ENOENT) {
+			S.ens.accepted_epoch = S.ens.current_epoch;
+			rc = epoch_write("acceptedEpoch", S.ens.accepted_epoch);
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "zkd: cannot read or write the epoch files in %s: %s\n", S.cfg.data_dir,
+			strerror(-rc));
+		return rc;
+	}
+	if (S.ens.accepted_epoch < S.ens.current_epoch || last_epoch > S.ens.accepted_epoch) {
+		fprintf(stderr, "zkd: %s: acceptedEpoch %lld, currentEpoch %lld and the log's last zxid "
+			"0x%llx disagree\n", S.cfg.data_dir, (long long)S.ens.accepted_epoch,
+			(long long)S.ens.current_epoch, (unsigned long long)last_logged());
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void ens_shutdown(void)
+{
+	links_close_all("server shutting down");
+	links_reap();
+	close_clients("server shutting down");
+	election_free(&S.ens.el);
+	net_loop_del(&S.loop, &S.ens.qlisten);
+	free(S.ens.hist);
+	zbuf_free(&S.ens.hist_bytes);
+	zbuf_free(&S.ens.backlog);
+	free(S.ens.snap_sessions);
+}
+
+static int ens_start(void)
+{
+	int rc = ens_epochs();
+	if (rc < 0)
+		return rc;
+	const struct zk_server *me = server_of(S.cfg.myid);
+	char err[512];
+	int fd = net_listen(S.cfg.quorum_listen_all ? NULL : me->host, me->quorum_port, 64, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "zkd: quorum port: %s\n", err);
+		return fd;
+	}
+	S.ens.qlisten.fd = fd;
+	S.ens.qlisten.on_event = on_quorum_listener;
+	if ((rc = net_loop_add(&S.loop, &S.ens.qlisten)) < 0)
+		return rc;
+	rc = election_init(&S.ens.el, &S.loop, &S.cfg, on_decided, NULL, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "zkd: election: %s\n", err);
+		return rc;
+	}
+	net_timer_init(&S.ens.tick, on_ens_tick);
+	net_timer_arm(&S.loop, &S.ens.tick, net_now_ms(&S.loop) + S.cfg.tick_ms);
+	S.ens.looking_since_ms = net_now_ms(&S.loop);
+	election_start(&S.ens.el, last_logged(), S.ens.current_epoch);
 	return 0;
 }
 
@@ -1875,14 +3582,13 @@ static int start(void)
 	rc = sessions_init(&S.sessions, S.cfg.tick_ms, S.cfg.max_session_timeout_ms, S.start_ms);
 	if (rc < 0)
 		return rc;
+	if (config_quorum_mode(&S.cfg) && (rc = ens_prepare()) < 0)
+		return rc;
 	if ((rc = load_database()) < 0)
 		return rc;
-	prep_init(&S.prep, &S.tree);
-	S.prep.extended_types = S.cfg.extended_types;
-	S.prep.enforce_quota = S.cfg.enforce_quota;
-	S.prep.reap_never_used_ms = S.cfg.container_max_never_used_ms;
-	S.prep.skip_acl = S.cfg.skip_acl;
+	prep_reset();
 	zab_init(&S.zab, S.tree.last_zxid);
+	S.commit_to = S.tree.last_zxid;
 	wal_init(&S.wal, S.ops, S.log_dir, (off_t)S.cfg.pre_alloc_kb * 1024, S.cfg.force_sync, S.tree.last_zxid);
 	pick_snap_threshold();
 	int efd = S.cfg.force_sync ? wal_enable_async(&S.wal) : -EINVAL;
@@ -1894,7 +3600,8 @@ static int start(void)
 	} else if (S.cfg.force_sync) {
 		LOG_WARN("io_uring unavailable (%s): log syncs will block the event loop", strerror(-efd));
 	}
-	sessions_seed_ids(&S.sessions, net_wall_ms(), 1); /* standalone ZooKeeper uses id 1 */
+	/* Standalone ZooKeeper uses id 1; an ensemble's servers their myid, so ids never clash. */
+	sessions_seed_ids(&S.sessions, net_wall_ms(), S.ens.on ? S.cfg.myid : 1);
 	u64map_init(&S.clients);
 	u64map_init(&S.ip_count);
 	size_t frame = 4 + (size_t)S.cfg.jute_maxbuffer;
@@ -1929,9 +3636,11 @@ static int start(void)
 	if (S.cfg.autopurge_interval_h > 0)
 		net_timer_arm(&S.loop, &S.purge_timer, net_now_ms(&S.loop));
 	S.loop.before_sleep = before_sleep;
-	LOG_WARN("zkd %s serving on %s:%d (standalone, tickTime %d ms, dataDir %s)", ZKD_VERSION,
-		 S.cfg.client_addr[0] ? S.cfg.client_addr : "*", S.cfg.client_port, S.cfg.tick_ms,
-		 S.cfg.data_dir);
+	if (S.ens.on && (rc = ens_start()) < 0)
+		return rc;
+	LOG_WARN("zkd %s serving on %s:%d (%s, tickTime %d ms, dataDir %s)", ZKD_VERSION,
+		 S.cfg.client_addr[0] ? S.cfg.client_addr : "*", S.cfg.client_port,
+		 S.ens.on ? "ensemble" : "standalone", S.cfg.tick_ms, S.cfg.data_dir);
 	return 0;
 }
 
@@ -1945,6 +3654,8 @@ static void shutdown_server(void)
 	for (size_t i = 0; u64map_next(&S.clients, &i, &id, &v);)
 		client_close(v, "server shutting down");
 	reap_dead();
+	if (S.ens.on)
+		ens_shutdown();
 	net_loop_del(&S.loop, &S.listener);
 	net_loop_del(&S.loop, &S.sig);
 	u64map_free(&S.clients);

@@ -42,6 +42,7 @@ static const struct opt options[] = {
 	{ "nio.sessionlessCnxnTimeout", OPT_INT, F(sessionless_timeout_ms), 100, 3600000 },
 	{ "forceSync", OPT_BOOL, F(force_sync), 0, 0 },
 	{ "snapCount", OPT_INT, F(snap_count), 2, 1000000000 },
+	{ "commitLogCount", OPT_INT, F(commit_log_count), 1, 10000000 },
 	{ "preAllocSize", OPT_INT, F(pre_alloc_kb), 4, 4 << 20 },
 	{ "autopurge.snapRetainCount", OPT_INT, F(autopurge_snap_retain), 3, 1000000 },
 	{ "autopurge.purgeInterval", OPT_INT, F(autopurge_interval_h), 0, 1000000 },
@@ -71,7 +72,7 @@ static const char *const zk_known[] = {
 	"secureClientPort", "secureClientPortAddress", "observerMasterPort",
 	"electionPortBindRetry", "syncEnabled",
 	"reconfigEnabled", "dynamicConfigFile", "snapSizeLimitInKb", "txnLogSizeLimitInKb",
-	"commitLogCount", "maxResponseCacheSize", "maxGetChildrenResponseCacheSize",
+	"maxResponseCacheSize", "maxGetChildrenResponseCacheSize",
 	"localSessionsEnabled", "localSessionsUpgradingEnabled", "connectToLearnerMasterLimit",
 	"sslQuorum", "sslQuorumReloadCertFiles", "client.portUnification", "portUnification",
 	"serverCnxnFactory", "emulate353TTLNodes",
@@ -127,6 +128,7 @@ void config_defaults(struct zk_config *c)
 	c->sessionless_timeout_ms = 10000;
 	c->force_sync = true;
 	c->snap_count = 100000;
+	c->commit_log_count = 20000; /* Apache: 500, and it reads older txns from its log files */
 	c->pre_alloc_kb = 65536;
 	c->autopurge_snap_retain = 3;
 	c->fourlw_mask = config_fourlw_mask("ruok, srvr, mntr, isro");

@@ -48,6 +48,7 @@ struct zk_config {
 	int sessionless_timeout_ms; /* a connection must send its ConnectRequest within this */
 	bool force_sync;
 	int snap_count;
+	int commit_log_count;       /* committed txns kept in memory to sync learners by DIFF */
 	int pre_alloc_kb;
 	int autopurge_snap_retain;
 	int autopurge_interval_h;
