@@ -39,7 +39,7 @@ UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
 
 .PHONY: all run test test-long unit integration deps clean install bench fuzz fuzz-run fuzz-check \
-        diff diff-long
+        diff diff-long ensemble-long
 all: zkd
 
 zkd: $(BUILD)/server.o $(LIB_OBJ)
@@ -127,10 +127,18 @@ diff-long: zkd
 	$(DIFFTEST_NICE) --kinds all,expire --cfg tickTime=200 --session-timeout 3000 \
 	  --first 100001 --seeds $(or $(EXPIRE_SEEDS),100) --ops 80 --keep-going
 
-# Longer runs than `make test`: 200 SIGKILL crash rounds, 10,000 differential seeds.
+# Every ensemble failover scenario ENSEMBLE_REPEAT times (default 10), against zkd;
+# `ZK_TARGET=apache make ensemble-long` runs them against Apache ZooKeeper 3.8.
+ensemble-long: zkd
+	ZKD_BIN=$(CURDIR)/zkd ENSEMBLE_REPEAT=$(or $(ENSEMBLE_REPEAT),10) \
+	  /usr/bin/python3 -m pytest -q tests/integration/test_ensemble.py
+
+# Longer runs than `make test`: 200 SIGKILL crash rounds, 10,000 differential seeds, and
+# each ensemble scenario 10 times.
 test-long: zkd
 	ZKD_BIN=$(CURDIR)/zkd ZKD_CRASH_ROUNDS=200 /usr/bin/python3 -m pytest -q tests/integration/test_durability.py
 	$(MAKE) diff-long
+	$(MAKE) ensemble-long
 
 # `make bench`: zkd side by side with Apache ZooKeeper (when installed); see tests/bench/bench.py.
 $(BUILD)/zkbench: tests/bench/zkbench.c
