@@ -19,13 +19,12 @@
 
 /* ------------------------------------------------------------------ writing */
 
-/* Where the snapshot goes: a file (ops set; flushed every FLUSH_AT bytes, checksummed as
- * it goes) or the caller's bounded buffer (ops NULL: the SNAP stream, never flushed). */
+/* Where the snapshot goes: through a sink every FLUSH_AT bytes (a file, checksummed as it
+ * goes, or the caller's sink), or, with no sink, into the caller's bounded buffer (the SNAP
+ * stream in memory, never flushed). */
 struct snap_out {
-	const struct zk_fileops *ops;
-	int fd;
-	off_t off;
-	uint32_t adler;
+	snap_sink_fn sink;
+	void *sink_ctx;
 	struct zbuf *buf;
 	struct jute_out j;
 	int err;
@@ -38,18 +37,33 @@ static int out_err(const struct snap_out *o)
 
 static void out_flush(struct snap_out *o)
 {
-	ZK_ASSERT(o->ops != NULL);
+	ZK_ASSERT(o->sink != NULL);
 	if (out_err(o)) {
 		o->err = out_err(o);
 		return;
 	}
-	size_t n = zbuf_len(o->buf);
-	o->adler = wal_adler32(o->adler, zbuf_head(o->buf), n);
-	int rc = zk_pwrite_all(o->ops, o->fd, zbuf_head(o->buf), n, o->off);
+	int rc = zbuf_len(o->buf) ? o->sink(o->sink_ctx, zbuf_head(o->buf), zbuf_len(o->buf)) : 0;
 	if (rc < 0)
 		o->err = rc;
-	o->off += (off_t)n;
 	zbuf_reset(o->buf);
+}
+
+/* The file sink: written at the next offset, the Adler32 of everything so far kept for the
+ * seal. */
+struct file_sink {
+	const struct zk_fileops *ops;
+	int fd;
+	off_t off;
+	uint32_t adler;
+};
+
+static int file_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	struct file_sink *f = ctx;
+	f->adler = wal_adler32(f->adler, p, n);
+	int rc = zk_pwrite_all(f->ops, f->fd, p, n, f->off);
+	f->off += (off_t)n;
+	return rc;
 }
 
 static void stat_out(struct jute_out *j, const struct tree_stat *s)
@@ -78,7 +92,7 @@ static void write_node(struct snap_out *o, const char *path, size_t len, const s
 	jout_buf(&o->j, n->data, n->data_len);
 	jout_i64(&o->j, n->acl->snap_index);
 	stat_out(&o->j, &n->stat);
-	if (o->ops && zbuf_len(o->buf) >= FLUSH_AT)
+	if (o->sink && zbuf_len(o->buf) >= FLUSH_AT)
 		out_flush(o);
 }
 
@@ -164,9 +178,10 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 	snprintf(tmp, sizeof tmp, "%s/.snapshot.%llx.tmp", dir, (unsigned long long)zxid);
 	wal_file_name(final, sizeof final, dir, "snapshot", zxid);
 	struct zbuf buf;
-	struct snap_out o = { .ops = ops, .adler = 1, .buf = &buf };
-	o.fd = ops->open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (o.fd < 0) {
+	struct file_sink fs = { .ops = ops, .adler = 1 };
+	struct snap_out o = { .sink = file_sink, .sink_ctx = &fs, .buf = &buf };
+	fs.fd = ops->open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fs.fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return -errno;
 	}
@@ -178,14 +193,14 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 	int rc = write_body(&o, t, sessions, nsessions);
 	if (rc == 0) {
 		out_flush(&o); /* brings the checksum up to here */
-		jout_i64(&o.j, (int64_t)o.adler);
+		jout_i64(&o.j, (int64_t)fs.adler);
 		jout_str(&o.j, "/");
 		out_flush(&o);
 		rc = o.err;
 	}
-	if (rc == 0 && ops->fsync(o.fd) < 0)
+	if (rc == 0 && ops->fsync(fs.fd) < 0)
 		rc = -errno;
-	ops->close(o.fd);
+	ops->close(fs.fd);
 	zbuf_free(&buf);
 	if (rc == 0 && ops->rename(tmp, final) < 0)
 		rc = -errno;
@@ -201,7 +216,7 @@ int snap_write(const struct zk_fileops *ops, const char *dir, int64_t zxid, stru
 int snap_stream_write(struct zbuf *out, struct tree *t, const struct snap_session *sessions, size_t n)
 {
 	size_t start = zbuf_len(out);
-	struct snap_out o = { .fd = -1, .buf = out };
+	struct snap_out o = { .buf = out };
 	jout_init(&o.j, out);
 	int rc = write_body(&o, t, sessions, n);
 	if (rc == 0) {
@@ -211,6 +226,23 @@ int snap_stream_write(struct zbuf *out, struct tree *t, const struct snap_sessio
 	if (rc < 0)
 		zbuf_truncate(out, start); /* all or nothing */
 	ZK_ASSERT(rc < 0 || zbuf_len(out) > start);
+	return rc;
+}
+
+int snap_stream_emit(struct tree *t, const struct snap_session *sessions, size_t n,
+		     snap_sink_fn sink, void *ctx)
+{
+	struct zbuf buf;
+	struct snap_out o = { .sink = sink, .sink_ctx = ctx, .buf = &buf };
+	zbuf_init(&buf, SIZE_MAX / 2);
+	jout_init(&o.j, &buf);
+	int rc = write_body(&o, t, sessions, n);
+	if (rc == 0) {
+		jout_str(&o.j, SNAP_SIGNATURE);
+		out_flush(&o);
+		rc = o.err;
+	}
+	zbuf_free(&buf);
 	return rc;
 }
 
@@ -464,6 +496,110 @@ int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
 	if (rc == 0 && (rc = tree_quota_setup(t)) < 0)
 		snprintf(err, errlen, "%s: out of memory recounting quotas", path);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ spooling */
+
+static void spool_tmp(const struct snap_spool *sp, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/.snapshot.%llx.spool", sp->dir, (unsigned long long)sp->zxid);
+}
+
+static int spool_put(struct snap_spool *sp, const uint8_t *p, size_t n)
+{
+	struct file_sink fs = { sp->ops, sp->fd, sp->off, sp->adler };
+	int rc = n ? file_sink(&fs, p, n) : 0;
+	sp->off = fs.off;
+	sp->adler = fs.adler;
+	return rc;
+}
+
+int snap_spool_open(struct snap_spool *sp, const struct zk_fileops *ops, const char *dir,
+		    int64_t zxid, char *err, size_t errlen)
+{
+	memset(sp, 0, sizeof *sp);
+	if (strlen(dir) >= sizeof sp->dir)
+		return -ENAMETOOLONG;
+	strcpy(sp->dir, dir);
+	sp->ops = ops;
+	sp->zxid = zxid;
+	sp->adler = 1;
+	char tmp[1200];
+	spool_tmp(sp, tmp, sizeof tmp);
+	sp->fd = ops->open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (sp->fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	uint8_t hdr[16];
+	be32_put(hdr, SNAP_MAGIC);
+	be32_put(hdr + 4, 2);
+	be64_put(hdr + 8, UINT64_MAX); /* dbid -1 */
+	int rc = spool_put(sp, hdr, sizeof hdr);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-rc));
+		snap_spool_abort(sp);
+	}
+	return rc;
+}
+
+int snap_spool_feed(struct snap_spool *sp, const uint8_t *p, size_t len, size_t *used)
+{
+	ZK_ASSERT(sp->fd >= 0 && !sp->done);
+	sp->scan.off = 0; /* the caller dropped what was consumed */
+	size_t end = 0, sig = 4 + strlen(SNAP_SIGNATURE);
+	int rc = snap_stream_scan(&sp->scan, p, len, &end);
+	if (rc == -EBADMSG)
+		return rc;
+	size_t body = rc == 0 ? end - sig : sp->scan.off; /* the signature is no part of a file */
+	int wrc = spool_put(sp, p, body);
+	if (wrc < 0)
+		return wrc;
+	*used = rc == 0 ? end : body;
+	sp->done = rc == 0;
+	return rc;
+}
+
+int snap_spool_finish(struct snap_spool *sp, struct tree *t, snap_session_fn on_session, void *ctx,
+		      char *err, size_t errlen)
+{
+	ZK_ASSERT(sp->fd >= 0 && sp->done);
+	char tmp[1200], final[1200];
+	spool_tmp(sp, tmp, sizeof tmp);
+	wal_file_name(final, sizeof final, sp->dir, "snapshot", sp->zxid);
+	uint8_t seal[13];
+	be64_put(seal, sp->adler);
+	be32_put(seal + 8, 1);
+	seal[12] = '/';
+	int rc = spool_put(sp, seal, sizeof seal);
+	if (rc == 0 && sp->ops->fsync(sp->fd) < 0)
+		rc = -errno;
+	sp->ops->close(sp->fd);
+	sp->fd = -1;
+	if (rc < 0)
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-rc));
+	if (rc == 0)
+		rc = snap_load(sp->ops, tmp, t, on_session, ctx, err, errlen);
+	if (rc == 0 && sp->ops->rename(tmp, final) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+	}
+	if (rc == 0 && (rc = zk_fsync_dir(sp->ops, sp->dir)) < 0)
+		snprintf(err, errlen, "cannot sync %s: %s", sp->dir, strerror(-rc));
+	if (rc < 0)
+		sp->ops->unlink(tmp);
+	return rc;
+}
+
+void snap_spool_abort(struct snap_spool *sp)
+{
+	if (sp->fd < 0)
+		return;
+	char tmp[1200];
+	spool_tmp(sp, tmp, sizeof tmp);
+	sp->ops->close(sp->fd);
+	sp->ops->unlink(tmp);
+	sp->fd = -1;
 }
 
 /* ------------------------------------------------------------------ TRUNC */

@@ -36,6 +36,7 @@
 #ifndef ZK_SNAP_SNAP_H
 #define ZK_SNAP_SNAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -76,6 +77,13 @@ int snap_load(const struct zk_fileops *ops, const char *path, struct tree *t,
 int snap_stream_write(struct zbuf *out, struct tree *t, const struct snap_session *sessions,
 		      size_t n);
 
+/* The same bytes handed to sink in pieces (each about 256 KiB, or one node when a node is
+ * larger), so a large tree needs no buffer of its size: e.g. a forked
+ * child writing to the learner's socket. 0, the sink's error, or -ENOMEM. */
+typedef int (*snap_sink_fn)(void *ctx, const uint8_t *p, size_t n);
+int snap_stream_emit(struct tree *t, const struct snap_session *sessions, size_t n,
+		     snap_sink_fn sink, void *ctx);
+
 /* Parse one stream snapshot from p[0..len) into an initialized, empty tree. 0 with *used
  * (its length, signature included: the next QuorumPacket starts there), the sessions then
  * handed to on_session (only on success, so never twice); -EAGAIN when the bytes end before
@@ -104,6 +112,34 @@ struct snap_scan {     /* zero it before the first byte of a stream */
 int snap_stream_scan(struct snap_scan *sc, const uint8_t *p, size_t len, size_t *end);
 
 #define SNAP_SIGNATURE "BenWasHere"
+
+/* A learner that should not hold a whole SNAP stream in memory spools it into a snapshot
+ * file as it arrives: the file's header first, the body as its items complete (checksummed
+ * on the way), the seal at the end - the file snap_write would have written for that tree.
+ * snap_spool_feed takes the bytes received so far that it has not consumed yet: 0 when the
+ * stream is whole (*used: up to the end of its signature; what follows is the next packet),
+ * -EAGAIN (*used: bytes consumed and written, which the caller drops; the rest is an item
+ * not complete yet, so the caller's buffer must hold one node, jute.maxbuffer and its path),
+ * -EBADMSG, or -errno (a failed write). snap_spool_finish seals and fsyncs the file, loads
+ * it into t (an initialized, empty tree; sessions to on_session) and only then renames it
+ * to snapshot.<zxid> and fsyncs the directory: a stream that does not load leaves no file.
+ * snap_spool_abort drops an unfinished one. */
+struct snap_spool {
+	const struct zk_fileops *ops;
+	char dir[1024];
+	int64_t zxid;
+	int fd;
+	off_t off;
+	uint32_t adler;
+	bool done;           /* the signature was seen */
+	struct snap_scan scan;
+};
+int snap_spool_open(struct snap_spool *sp, const struct zk_fileops *ops, const char *dir,
+		    int64_t zxid, char *err, size_t errlen);
+int snap_spool_feed(struct snap_spool *sp, const uint8_t *p, size_t len, size_t *used);
+int snap_spool_finish(struct snap_spool *sp, struct tree *t, snap_session_fn on_session, void *ctx,
+		      char *err, size_t errlen);
+void snap_spool_abort(struct snap_spool *sp);
 
 /* ZAB TRUNC to zxid: delete every snapshot.<z> of dir with z > zxid (why that is safe: in
  * snap.c), newest first, then fsync dir. How many went, or -errno. */

@@ -875,16 +875,15 @@ Test(snap, stream_with_a_wrong_signature_or_bad_counts_is_refused, .init = setup
 }
 
 /* Node records the loader refuses in a file are refused in a stream too. */
-Test(snap, stream_node_before_its_parent_is_refused, .init = setup, .fini = teardown, .timeout = 10)
+/* A hand-made stream: no session, no ACL, nodes of these paths (open ACL, data "d"). */
+static void node_stream(struct zbuf *b, const char *const *paths, int n)
 {
-	struct zbuf b;
 	struct jute_out o;
-	zbuf_init(&b, 4096);
-	t_jout_begin(&o, &b);
-	jout_i32(&o, 0);                          /* no session */
-	jout_i32(&o, 0);                          /* no ACL */
-	const char *paths[] = { "", "/a/b", "/a" };
-	for (int i = 0; i < 3; i++) {
+	zbuf_init(b, 4096);
+	t_jout_begin(&o, b);
+	jout_i32(&o, 0);
+	jout_i32(&o, 0);
+	for (int i = 0; i < n; i++) {
 		jout_str(&o, paths[i]);
 		jout_buf(&o, "d", 1);
 		jout_i64(&o, -1);
@@ -894,6 +893,12 @@ Test(snap, stream_node_before_its_parent_is_refused, .init = setup, .fini = tear
 	jout_str(&o, "/");
 	jout_str(&o, "BenWasHere");
 	t_jout_done(&o);
+}
+
+Test(snap, stream_node_before_its_parent_is_refused, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct zbuf b;
+	node_stream(&b, (const char *const[]){ "", "/a/b", "/a" }, 3);
 	char err[256] = "";
 	cr_assert_eq(stream_rc(zbuf_head(&b), zbuf_len(&b), err, sizeof err), -EBADMSG);
 	cr_assert_not_null(strstr(err, "parent"), "%s", err);
@@ -916,4 +921,121 @@ Test(snap, stream_past_the_buffer_bound_leaves_it_unchanged, .init = setup, .fin
 	cr_assert_eq(zbuf_len(&s), 4);
 	cr_assert_arr_eq(zbuf_head(&s), "SNAP", 4);
 	zbuf_free(&s);
+}
+
+/* ---- the stream in pieces: a sink on the leader's side, a spool on the learner's ---- */
+
+struct pieces {
+	struct zbuf all;
+	size_t n, max;
+	int fail_at; /* the sink fails on this call (1-based), when set */
+};
+
+static int to_pieces(void *ctx, const uint8_t *p, size_t n)
+{
+	struct pieces *s = ctx;
+	if (++s->n == (size_t)s->fail_at)
+		return -EPIPE;
+	s->max = n > s->max ? n : s->max;
+	cr_assert_eq(zbuf_append(&s->all, p, n), 0);
+	return 0;
+}
+
+Test(snap, stream_emitted_in_pieces_is_the_same_bytes, .init = setup, .fini = teardown, .timeout = 10)
+{
+	build(&A);
+	create(&A, 0x55, "/more", big, BIG_LEN, ACL_OPEN, false);
+	struct zbuf s;
+	stream_of(&A, &s);
+	struct pieces p = { .n = 0 };
+	zbuf_init(&p.all, 64u << 20);
+	cr_assert_eq(snap_stream_emit(&A, sessions, NSESSIONS, to_pieces, &p), 0);
+	cr_assert_eq(zbuf_len(&p.all), zbuf_len(&s));
+	cr_assert_arr_eq(zbuf_head(&p.all), zbuf_head(&s), zbuf_len(&s));
+	cr_assert_geq(p.n, 3, "%zu pieces", p.n);
+	cr_assert_lt(p.max, (256u << 10) + BIG_LEN + 4096, "a piece is 256 KiB or one node more");
+	struct pieces f = { .fail_at = 2 };
+	zbuf_init(&f.all, 64u << 20);
+	cr_assert_eq(snap_stream_emit(&A, sessions, NSESSIONS, to_pieces, &f), -EPIPE);
+	cr_assert_eq(f.n, 2, "nothing is sent after the sink failed");
+	zbuf_free(&f.all);
+	zbuf_free(&p.all);
+	zbuf_free(&s);
+}
+
+/* Bytes arrive in pieces of `step` into a receive buffer that keeps only what the spool has
+ * not consumed; the next packet follows the stream. Returns the spool's last result. */
+static int spool_stream(const uint8_t *p, size_t len, size_t step, int64_t zxid, size_t *rest)
+{
+	struct snap_spool sp;
+	char err[512] = "";
+	cr_assert_eq(snap_spool_open(&sp, &zk_fileops_posix, dir, zxid, err, sizeof err), 0, "%s", err);
+	size_t start = 0, have = 0, used = 0, biggest = 0;
+	int rc = -EAGAIN;
+	while (rc == -EAGAIN && have < len) {
+		have = have + step < len ? have + step : len;
+		biggest = have - start > biggest ? have - start : biggest;
+		rc = snap_spool_feed(&sp, p + start, have - start, &used);
+		cr_assert(rc == 0 || rc == -EAGAIN || rc == -EBADMSG, "%d", rc);
+		cr_assert_leq(used, have - start);
+		start += rc == -EBADMSG ? 0 : used;
+	}
+	*rest = len - start;
+	if (rc == 0) {
+		rc = snap_spool_finish(&sp, &B, on_session, &ngot, err, sizeof err);
+		cr_assert(rc == 0 || strstr(err, "offset"), "%s", err);
+	} else {
+		snap_spool_abort(&sp);
+	}
+	cr_assert_lt(biggest, BIG_LEN + 2 * step + 4096, "the buffer held about one node at most");
+	return rc;
+}
+
+Test(snap, spooled_stream_is_the_snapshot_file, .init = setup, .fini = teardown, .timeout = 30)
+{
+	build(&A);
+	struct zbuf s;
+	stream_of(&A, &s);
+	size_t len = zbuf_len(&s);
+	cr_assert_eq(zbuf_append(&s, "NEWLEADER", 9), 0); /* the next packet, in the same reads */
+	static const size_t steps[] = { 1000, 4096, 65536, 1 << 20 };
+	char want[256], got_path[256];
+	write_snap(Z + 1, want, sizeof want);
+	size_t wsize;
+	uint8_t *wbytes = t_slurp(want, &wsize);
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		tree_free(&B);
+		cr_assert_eq(tree_init(&B, NULL, NULL), 0);
+		ngot = 0;
+		size_t rest = 0;
+		cr_assert_eq(spool_stream(zbuf_head(&s), zbuf_len(&s), steps[i], Z, &rest), 0, "step %zu", steps[i]);
+		cr_assert_eq(rest, zbuf_len(&s) - len, "step %zu: the next packet is left", steps[i]);
+		assert_same_tree(&A, &B);
+		assert_sessions_all_got();
+		wal_file_name(got_path, sizeof got_path, dir, "snapshot", Z);
+		size_t gsize;
+		uint8_t *gbytes = t_slurp(got_path, &gsize);
+		cr_assert_eq(gsize, wsize);
+		cr_assert_arr_eq(gbytes, wbytes, wsize, "what snap_write writes, byte for byte");
+		free(gbytes);
+	}
+	cr_assert_eq(t_count_files(dir), 2, "no spool file is left");
+	free(wbytes);
+	zbuf_free(&s);
+}
+
+Test(snap, spool_of_a_bad_stream_leaves_no_file, .init = setup, .fini = teardown, .timeout = 10)
+{
+	/* A node before its parent: the structure scans, the load refuses it. */
+	struct zbuf b;
+	node_stream(&b, (const char *const[]){ "", "/a/b" }, 2);
+	size_t rest;
+	cr_assert_eq(spool_stream(zbuf_head(&b), zbuf_len(&b), 7, 5, &rest), -EBADMSG);
+	cr_assert_eq(t_count_files(dir), 0);
+	/* A wrong signature: refused while scanning. */
+	uint8_t *p = zbuf_head(&b);
+	p[zbuf_len(&b) - 1] ^= 1;
+	cr_assert_eq(spool_stream(p, zbuf_len(&b), 3, 5, &rest), -EBADMSG);
+	cr_assert_eq(t_count_files(dir), 0);
+	zbuf_free(&b);
 }
