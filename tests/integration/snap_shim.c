@@ -12,6 +12,7 @@
 
 int shim_scan(const uint8_t *p, size_t len, int reset, size_t *end);
 int shim_read(const uint8_t *p, size_t len, size_t *used, char *out, size_t cap);
+int shim_spool(const uint8_t *p, size_t len, size_t step, const char *dir, char *out, size_t cap);
 
 static struct snap_scan scan;
 
@@ -66,6 +67,42 @@ static void dump_node(struct out *o, const struct tree_node *n)
 		dump_node(o, (const struct tree_node *)e);
 }
 
+static int dump_tree(struct tree *t, int rc, const char *err, struct out *o)
+{
+	if (rc == 0)
+		dump_node(o, t->root);
+	else
+		put(o, "error %s\n", err);
+	tree_free(t);
+	return rc ? rc : o->err;
+}
+
+/* The same stream through snap_spool_* in pieces of `step`, as a learner short of memory
+ * takes it: snapshot.1 in dir, then loaded. */
+int shim_spool(const uint8_t *p, size_t len, size_t step, const char *dir, char *out, size_t cap)
+{
+	struct tree t;
+	struct out o = { out, cap, 0, 0 };
+	char err[512] = "";
+	struct snap_spool sp;
+	if (tree_init(&t, NULL, NULL) < 0)
+		return -ENOMEM;
+	int rc = snap_spool_open(&sp, &zk_fileops_posix, dir, 1, err, sizeof err);
+	size_t start = 0, have = 0, used;
+	while (rc == 0 && have < len) {
+		have = have + step < len ? have + step : len;
+		rc = snap_spool_feed(&sp, p + start, have - start, &used);
+		if (rc == 0 || rc == -EAGAIN)
+			start += used;
+		rc = rc == -EAGAIN ? 0 : rc;
+	}
+	if (rc == 0 && sp.done)
+		rc = snap_spool_finish(&sp, &t, dump_session, &o, err, sizeof err);
+	else
+		snap_spool_abort(&sp);
+	return dump_tree(&t, rc ? rc : start == len ? 0 : -EBADMSG, err, &o);
+}
+
 int shim_read(const uint8_t *p, size_t len, size_t *used, char *out, size_t cap)
 {
 	struct tree t;
@@ -74,10 +111,5 @@ int shim_read(const uint8_t *p, size_t len, size_t *used, char *out, size_t cap)
 	if (tree_init(&t, NULL, NULL) < 0)
 		return -ENOMEM;
 	int rc = snap_stream_read(p, len, &t, dump_session, &o, used, err, sizeof err);
-	if (rc == 0)
-		dump_node(&o, t.root);
-	else
-		put(&o, "error %s\n", err);
-	tree_free(&t);
-	return rc ? rc : o.err;
+	return dump_tree(&t, rc, err, &o);
 }

@@ -6,7 +6,8 @@ is server 1, an observer, and speaks to the leader's quorum port with hand-made 
 (LearnerHandler: serializeSnapshot, then "BenWasHere"), then NEWLEADER. Proves: zkd's scanner,
 fed the bytes as they arrive, finds where Apache's stream ends (NEWLEADER starts exactly
 there); zkd's reader builds from it the tree the leader serves - every znode's data and stat
-as a client sees them - and the sessions, the client's among them. Skipped without Apache's
+as a client sees them - and the sessions, the client's among them; spooled into a snapshot
+file in pieces (snap_spool_*) it gives the same. Skipped without Apache's
 jars, java or a C compiler. Runs whatever ZK_TARGET says (zkd is not started).
 """
 
@@ -37,6 +38,8 @@ def shim(tmp_path_factory):
     sz = ctypes.POINTER(ctypes.c_size_t)
     lib.shim_scan.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int, sz]
     lib.shim_read.argtypes = [ctypes.c_char_p, ctypes.c_size_t, sz, ctypes.c_char_p, ctypes.c_size_t]
+    lib.shim_spool.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_char_p,
+                               ctypes.c_char_p, ctypes.c_size_t]
     return lib
 
 
@@ -130,7 +133,7 @@ def walk(zk, path, out):
         walk(zk, (path if path != "/" else "") + "/" + c, out)
 
 
-def test_zkd_reads_the_snap_stream_of_an_apache_leader(shim, apache):
+def test_zkd_reads_the_snap_stream_of_an_apache_leader(shim, apache, tmp_path):
     e = apache
     zk = KazooClient(hosts="%s:%d" % (HOST, e.ports[e.leader][2]), timeout=10)
     zk.start(timeout=30)
@@ -176,6 +179,12 @@ def test_zkd_reads_the_snap_stream_of_an_apache_leader(shim, apache):
         text = out.value.decode()
         assert rc == 0, text
         assert used.value == len(stream)
+        # Spooled into a snapshot file in 1000-byte pieces instead: the same tree.
+        spool = ctypes.create_string_buffer(cap)
+        rc = shim.shim_spool(stream, len(stream), 1000, str(tmp_path).encode(), spool, cap)
+        assert rc == 0, spool.value.decode()
+        assert spool.value.decode() == text
+        assert (tmp_path / "snapshot.1").exists()
     finally:
         zk.stop()
         zk.close()
