@@ -1347,8 +1347,10 @@ static void act_truncate(int64_t zxid)
 		reload_upto(zxid);
 	if (S.commit_to > zxid)
 		S.commit_to = zxid;
-	while (S.ens.hist_n > 0 && hist_at(S.ens.hist_n - 1)->zxid > zxid)
-		S.ens.hist_n--; /* their bytes stay until the ring wraps past them */
+	while (S.ens.hist_n > 0 && hist_at(S.ens.hist_n - 1)->zxid > zxid) {
+		const struct hist_ent *e = hist_at(--S.ens.hist_n);
+		zbuf_truncate(&S.ens.hist_bytes, (size_t)(e->pos - S.ens.hist_pos));
+	}
 }
 
 static void ens_run(struct quorum_actions *acts)
