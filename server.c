@@ -1082,8 +1082,15 @@ static void link_close(struct qlink *k, const char *why)
 	net_loop_del(&S.loop, &k->c.h);
 	if (k == S.ens.link) {
 		S.ens.link = NULL;
-		if (ens_learner() && !S.ens.F.lost)
+		if (ens_learner() && S.ens.F.my_sid != 0 && S.ens.F.phase == QUORUM_DISCOVERY &&
+		    S.ens.F.epoch == 0) {
+			/* Closed before the leader said LEADERINFO: it may not lead yet (its own
+			 * election still running). Dial again within initLimit, as Apache's
+			 * connectToLeader retries. */
+			S.ens.F = (struct quorum_learner){ .lost = false };
+		} else if (ens_learner() && !S.ens.F.lost) {
 			S.ens.lost_leader = true; /* handled after the current step */
+		}
 	} else if (S.ens.role == ROLE_LEADING && k->sid >= 0) {
 		struct quorum_event ev = { .type = QUORUM_EV_DISCONNECT, .from = k->sid };
 		ens_step(&ev);
@@ -1830,7 +1837,13 @@ static void on_quorum_listener(struct net_loop *l, struct net_handle *h, uint32_
 		int fd = accept4(h->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (S.ens.role != ROLE_LEADING) {
+		/* Learners may dial us before our own election has decided: while LOOKING their
+		 * connections wait (unread) for the decision, a bounded few. */
+		int waiting = 0;
+		for (struct qlink *o = S.ens.links; o; o = o->next)
+			waiting += !o->dead && o != S.ens.link;
+		if ((S.ens.role != ROLE_LEADING && S.ens.role != ROLE_LOOKING) ||
+		    waiting >= 2 * ZK_SERVERS_MAX) {
 			close(fd); /* Apache's learners retry until a leader listens */
 			continue;
 		}
@@ -1919,6 +1932,8 @@ static void links_service(void)
 				learner_connected(k);
 			continue;
 		}
+		if (S.ens.role == ROLE_LOOKING)
+			continue; /* an early learner: it is served if we decide to lead */
 		link_service(k);
 	}
 	if (S.ens.lost_leader) {
@@ -2000,11 +2015,13 @@ static void on_decided(void *ctx, int32_t state, const struct fle_vote *vote)
 	S.ens.tick_count = 0;
 	if (state == PEER_LEADING) {
 		S.ens.role = ROLE_LEADING;
+		S.ens.link_work = true; /* learners that dialled us while we were LOOKING */
 		leader_begin();
 		return;
 	}
 	S.ens.role = state == PEER_OBSERVING ? ROLE_OBSERVING : ROLE_FOLLOWING;
 	S.ens.F = (struct quorum_learner){ .lost = false };
+	links_close_all("we follow another leader"); /* learners that dialled us early */
 	learner_dial();
 }
 
