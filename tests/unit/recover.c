@@ -1098,3 +1098,21 @@ Test(recover, a_later_epoch_log_not_at_its_first_txn_is_a_gap, .init = setup, .f
 	cr_assert_eq(run_recover(), -EBADMSG);
 	cr_assert_not_null(strstr(err, "missing"), "%s", err);
 }
+
+/* snap_remove_after's promise: a TRUNC below the only snapshot, with the older logs purged,
+ * leaves a database that cannot be rebuilt - and recovery says so, naming the missing logs,
+ * rather than starting from the snapshot that holds the txns the TRUNC removed. */
+Test(recover, trunc_below_the_only_snapshot_without_older_logs_refuses, .init = setup,
+     .fini = teardown, .timeout = 10)
+{
+	snapshot_of(40, 40);
+	write_logs(31, NT, 10); /* autopurge kept only what snapshot.28 needs */
+	char e[512] = "";
+	cr_assert_eq(snap_remove_after(&zk_fileops_posix, snap_dir, 35), 1);
+	wal_open_at(NT);
+	cr_assert_eq(wal_truncate(&W, 35, e, sizeof e), 0, "%s", e);
+	wal_free(&W);
+	cr_assert_eq(run_recover(), -EBADMSG);
+	cr_assert_not_null(strstr(err, "missing"), "%s", err);
+	cr_assert_not_null(strstr(err, "log.1f"), "the first log is named: %s", err);
+}
