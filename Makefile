@@ -133,10 +133,12 @@ ensemble-long: zkd
 	ZKD_BIN=$(CURDIR)/zkd ENSEMBLE_REPEAT=$(or $(ENSEMBLE_REPEAT),10) \
 	  /usr/bin/python3 -m pytest -q tests/integration/test_ensemble.py
 
-# Longer runs than `make test`: 200 SIGKILL crash rounds, 10,000 differential seeds, and
-# each ensemble scenario 10 times.
-test-long: zkd
+# Longer runs than `make test`: 200 SIGKILL crash rounds, 5 minutes of election churn,
+# 10,000 differential seeds, and each ensemble scenario 10 times.
+test-long: zkd $(BUILD)/elect_main
 	ZKD_BIN=$(CURDIR)/zkd ZKD_CRASH_ROUNDS=200 /usr/bin/python3 -m pytest -q tests/integration/test_durability.py
+	ELECT_BIN=$(CURDIR)/$(BUILD)/elect_main ZKD_ELECT_CHURN_S=300 \
+	/usr/bin/python3 -m pytest -q -s tests/integration/test_election.py -k churn
 	$(MAKE) diff-long
 	$(MAKE) ensemble-long
 

@@ -2,8 +2,9 @@
  * test_election.py. Reads a zoo.cfg and dataDir/myid as zkd does, runs Fast Leader Election
  * with the other servers, and prints one JSON line per decision on stdout:
  *   {"sid":1,"state":"FOLLOWING","leader":3,"zxid":0,"election_epoch":1,"peer_epoch":0,"ms":212,"n":1}
- * (ms: from the election's start to the decision; n: decisions so far). SIGUSR1 starts a new
- * election, as ZAB does when it loses its leader; SIGTERM/SIGINT stop it.
+ * (ms: from the election's start to the decision; n: decisions so far), and a line
+ * {"sid":1,"looking":true,"n":0} whenever an election starts. SIGUSR1 starts a new election,
+ * as ZAB does when it loses its leader; SIGTERM/SIGINT stop it.
  *
  *   elect_main [-v] [--zxid Z] [--epoch E] zoo.cfg
  */
@@ -56,6 +57,8 @@ static void on_decided(void *ctx, int32_t state, const struct fle_vote *v)
 
 static void start(void)
 {
+	printf("{\"sid\":%" PRId64 ",\"looking\":true,\"n\":%" PRIu64 "}\n", M.cfg.myid, M.n);
+	fflush(stdout);
 	M.started_ms = net_clock_ms();
 	election_start(&M.e, M.zxid, M.epoch);
 }

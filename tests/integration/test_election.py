@@ -7,8 +7,11 @@ vote (the out-of-election path); an observer learns the leader and never leads; 
 server blocks no one and joins after SIGCONT; garbage on an election port (random bytes, bad
 initial messages, an unknown or our own sid, a huge frame length, silence past cnxTimeout)
 closes that connection while short notifications are ignored, and the election still
-completes; and the driver, as the third server beside two Apache ZooKeeper 3.8 servers,
-decides what they decide, both starting together and joining late.
+completes; five servers under churn (random kills, restarts, stops; ZKD_ELECT_CHURN_S
+seconds, 4 by default, 300 in `make test-long`) always settle on one live leader once ZAB's
+reactions are modelled; and the driver, beside two Apache ZooKeeper 3.8 servers, decides what
+they decide (as participant or observer, starting together or joining late), and Apache
+follows it when it has the best vote.
 
 zkd's own thing (elect_main is not a ZooKeeper server), so it runs whatever ZK_TARGET says.
 """
@@ -25,7 +28,7 @@ import time
 
 import pytest
 
-from harness import HOST, REPO, free_port, server_mode
+from harness import HOST, REPO, server_mode
 
 LOOKING, FOLLOWING, LEADING, OBSERVING = "LOOKING", "FOLLOWING", "LEADING", "OBSERVING"
 JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-api.jar",
@@ -40,13 +43,31 @@ def elect_bin():
     return path
 
 
+def quiet_ports(n):
+    """n distinct ports that bind on every address now, from below the kernel's ephemeral
+    range: our own dials (and everyone else's) take source ports from that range, which
+    can make a later bind of a free_port() fail."""
+    rnd, ports = random.Random(), set()
+    while len(ports) < n:
+        port = rnd.randrange(12000, 30000)
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            try:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind(("::", port))
+            except OSError:
+                continue
+        ports.add(port)
+    return sorted(ports)
+
+
 class Cluster:
     """server.1..n on free loopback ports; each runs elect_main (or Apache, for interop)."""
 
     def __init__(self, workdir, binary, n, observers=(), extra=""):
         self.workdir, self.binary, self.extra = workdir, binary, extra
         self.observers = set(observers)
-        self.ports = {sid: (free_port(), free_port(), free_port()) for sid in range(1, n + 1)}
+        ports = quiet_ports(3 * n)
+        self.ports = {sid: tuple(ports[3 * sid - 3:3 * sid]) for sid in range(1, n + 1)}
         self.procs = {}
         self.outs = {}
 
@@ -72,8 +93,10 @@ class Cluster:
             self.procs[sid] = subprocess.Popen(
                 [self.binary, "--zxid", str(zxid), "--epoch", str(epoch), str(d / "zoo.cfg")],
                 stdin=subprocess.DEVNULL, stdout=o, stderr=err, start_new_session=True)
-        wait(lambda: any(l.get("ready") for l in self.lines(sid)), 10, "sid %d ready" % sid,
-             self)
+        proc = self.procs[sid]
+        wait(lambda: any(l.get("ready") for l in self.lines(sid)) or proc.poll() is not None,
+             10, "sid %d ready" % sid, self)
+        assert proc.poll() is None, "sid %d exited %s:\n%s" % (sid, proc.returncode, self.err(sid))
 
     def start_apache(self, sid, level="warn"):
         d = self.write_cfg(sid, apache=True)
@@ -349,6 +372,92 @@ def test_flood_of_connections_is_bounded(cluster_factory):
     finally:
         for s in socks:
             s.close()
+
+
+class ZabModel:
+    """What ZAB does with each decision, so that FLE's legitimate split outcomes settle: a
+    follower whose leader is not LEADING, or a leader without a quorum following it, goes
+    LOOKING again after a while (a leader takes its followers with it)."""
+
+    def __init__(self, cluster, alive, quorum):
+        self.c, self.alive, self.quorum = cluster, alive, quorum
+        self.since = {}
+        self.looks = {}   # sid -> elections it must have started (its "looking" lines)
+        self.nudges = 0
+
+    def state(self, sid):
+        ls = [l for l in self.c.lines(sid) if "state" in l or "looking" in l]
+        if sum(1 for l in ls if "looking" in l) < self.looks.get(sid, 1):
+            return None  # the signal is not handled yet: what it says is stale
+        return dict(ls[-1], state=LOOKING) if "looking" in ls[-1] else ls[-1]
+
+    def restart(self, sids, nudge=False):
+        for s in sids:
+            self.nudges += nudge
+            self.looks[s] = sum(1 for l in self.c.lines(s) if "looking" in l) + 1
+            self.c.signal(s, signal.SIGUSR1)
+
+    def settled(self):
+        """One leader, all others follow it; else nudge the stuck ones and return None."""
+        last = {s: self.state(s) for s in self.alive}
+        if any(l is None for l in last.values()):
+            return None
+        leaders = {s for s, l in last.items() if l["state"] == LEADING}
+        now = time.monotonic()
+        for s, l in last.items():
+            if l["state"] == LOOKING:
+                continue
+            if l["state"] == LEADING:
+                group = [x for x, y in last.items() if y["state"] != LOOKING and y["leader"] == s]
+                ok = len(group) >= self.quorum
+            else:
+                group, ok = [s], l["leader"] in leaders
+            if not ok and now - self.since.setdefault((s, l["n"]), now) > 0.6:
+                self.restart(group, nudge=True)
+                return None
+        if len(leaders) != 1 or any(l["state"] == LOOKING for l in last.values()):
+            return None
+        return leaders.pop() if all(l["leader"] in leaders for l in last.values()) else None
+
+
+CHURN_S = float(os.environ.get("ZKD_ELECT_CHURN_S", "4"))
+
+
+@pytest.mark.timeout(int(CHURN_S) + 60)
+def test_churn(cluster_factory):
+    """Kill, restart and stop random servers of five for ZKD_ELECT_CHURN_S seconds (default
+    4); after each change every live one looks again: they always settle on one live leader."""
+    seconds = CHURN_S
+    rnd = random.Random(int(os.environ.get("ZKD_ELECT_CHURN_SEED", "1")))
+    c = cluster_factory(5, extra="cnxTimeout=1000\n")
+    alive = set()
+    for sid in range(1, 6):
+        c.start(sid, zxid=rnd.randrange(3))
+        alive.add(sid)
+    model = ZabModel(c, alive, 3)
+    end, times = time.monotonic() + seconds, []
+    while time.monotonic() < end:
+        op = rnd.random()
+        if op < 0.3 and len(alive) > 3:
+            sid = rnd.choice(sorted(alive))
+            c.kill(sid)
+            alive.discard(sid)
+        elif op < 0.6 and len(alive) < 5:
+            sid = rnd.choice(sorted(set(range(1, 6)) - alive))
+            c.start(sid, zxid=rnd.randrange(3))
+            alive.add(sid)
+        elif op < 0.7:
+            sid = rnd.choice(sorted(alive))
+            c.signal(sid, signal.SIGSTOP)
+            time.sleep(rnd.random() * 0.5)
+            c.signal(sid, signal.SIGCONT)
+        t0 = time.monotonic()
+        model.restart(sorted(alive))
+        leader = wait(model.settled, 20, "one leader among %s" % sorted(alive), c)
+        assert leader in alive
+        times.append(time.monotonic() - t0)
+    print("\nchurn: %d rounds, settled in mean %.3f s, max %.3f s; %d nudges"
+          % (len(times), sum(times) / len(times), max(times), model.nudges))
 
 
 apache = pytest.mark.skipif(not all(os.path.exists(j) for j in JARS) or not shutil.which("java"),
