@@ -748,6 +748,21 @@ static void on_purge(struct net_loop *l, struct net_timer *t)
 	net_timer_arm(l, t, net_now_ms(l) + (int64_t)S.cfg.autopurge_interval_h * 3600 * 1000);
 }
 
+static void reap_snapshot_child_status(int status)
+{
+	S.snap_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		S.snapshots_taken++;
+		LOG_INFO("snapshot 0x%llx written in %lld ms", (unsigned long long)S.snap_zxid,
+			 (long long)(net_clock_ms() - S.last_snap_ms));
+		if (S.cfg.autopurge_interval_h > 0)
+			purge_old_files(); /* keep snapRetainCount between the timer's runs too */
+	} else {
+		LOG_ERROR("snapshot 0x%llx failed (child status %d); the logs still hold every txn",
+			  (unsigned long long)S.snap_zxid, status);
+	}
+}
+
 static void reap_snapshot_child(void)
 {
 	int status;
@@ -755,17 +770,7 @@ static void reap_snapshot_child(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid != S.snap_pid)
 			continue;
-		S.snap_pid = 0;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			S.snapshots_taken++;
-			LOG_INFO("snapshot 0x%llx written in %lld ms", (unsigned long long)S.snap_zxid,
-				 (long long)(net_clock_ms() - S.last_snap_ms));
-			if (S.cfg.autopurge_interval_h > 0)
-				purge_old_files(); /* keep snapRetainCount between the timer's runs too */
-		} else {
-			LOG_ERROR("snapshot 0x%llx failed (child status %d); the logs still hold every txn",
-				  (unsigned long long)S.snap_zxid, status);
-		}
+		reap_snapshot_child_status(status);
 	}
 }
 
@@ -1337,17 +1342,35 @@ static void reload_upto(int64_t zxid)
 	prep_reset();
 }
 
+/* A forked snapshot child may still rename a snapshot into place: wait for it before the
+ * history changes under it (a TRUNC or a SNAP removes snapshots past its point). */
+static void snapshot_child_wait(void)
+{
+	while (S.snap_pid) {
+		int status;
+		pid_t pid = waitpid(S.snap_pid, &status, 0);
+		if (pid == S.snap_pid)
+			reap_snapshot_child_status(status);
+		else if (errno != EINTR)
+			S.snap_pid = 0; /* not ours to wait for any more */
+	}
+}
+
 static void act_truncate(int64_t zxid)
 {
-	char err[512];
+	char err[512] = "";
 	S.ens.truncs++;
 	pq_drop_above(zxid);
+	snapshot_child_wait();
 	int rc = wal_truncate(&S.wal, zxid, err, sizeof err);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = snap_remove_after(S.ops, S.snap_dir, zxid);
+		if (rc < 0)
+			snprintf(err, sizeof err, "removing snapshots past it: %s", strerror(-rc));
+	}
 	if (rc < 0) {
 		LOG_ERROR("cannot truncate the log to 0x%llx: %s; stopping", (unsigned long long)zxid,
-			  rc == -EIO ? err : strerror(-rc));
+			  err[0] ? err : strerror(-rc));
 		exit(70);
 	}
 	if (S.tree.last_zxid > zxid)
@@ -1749,15 +1772,18 @@ static int learner_snapshot(struct qlink *k)
 	prep_reset();
 	hist_reset(zxid);
 	S.commit_to = zxid;
+	snapshot_child_wait();
 	rc = wal_sync(&S.wal);
 	if (rc == 0)
 		rc = snapshot_now();
 	char werr[512] = "";
 	if (rc == 0)
 		rc = wal_snap_installed(&S.wal, zxid, werr, sizeof werr);
+	if (rc == 0 && snap_remove_after(S.ops, S.snap_dir, zxid) < 0)
+		rc = -EIO; /* our own snapshots past it are of another history */
 	if (rc < 0) {
 		LOG_ERROR("cannot store the leader's snapshot 0x%llx: %s; stopping",
-			  (unsigned long long)zxid, strerror(-rc));
+			  (unsigned long long)zxid, werr[0] ? werr : strerror(-rc));
 		exit(70);
 	}
 	S.ens.snaps_received++;

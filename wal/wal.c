@@ -304,6 +304,13 @@ int wal_sync(struct wal *w)
  * written next starts log.<its first zxid>. */
 static void roll_now(struct wal *w)
 {
+	/* The preallocated zeros past the last record were room for this file's next batch;
+	 * give them back (its end of file then ends it, as a 0 length does). Without this a
+	 * small snapCount leaves preAllocSize of real blocks per rolled file. Failing here
+	 * costs only space. */
+	if (w->fd >= 0 && w->alloc > w->end && w->ops->ftruncate(w->fd, w->end) < 0)
+		LOG_WARN("cannot trim the preallocated tail of log.%llx: %s",
+			 (unsigned long long)w->file_zxid, strerror(errno));
 	if (w->fd >= 0)
 		w->ops->close(w->fd);
 	w->fd = -1;

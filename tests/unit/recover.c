@@ -347,7 +347,8 @@ static void write_logs(int from, int to, int per)
 		cr_assert_eq(wal_append(&w, z, T[z].bytes, T[z].len), 0);
 		if ((z - from + 1) % per == 0 || z == to) {
 			cr_assert_eq(wal_sync(&w), 0);
-			cr_assert_eq(wal_roll(&w), 0);
+			if (z != to) /* the newest file stays open, preallocated, as a live server's */
+				cr_assert_eq(wal_roll(&w), 0);
 		}
 	}
 	cr_assert_eq(w.durable_zxid, to);

@@ -857,7 +857,7 @@ Test(wal, truncate_past_the_end_keeps_every_txn, .init = setup, .fini = teardown
 	truncate_ok(&w, 100);
 	cr_assert_eq(w.durable_zxid, 20);
 	expect_names((int64_t[]){ 1, 11 }, 2);
-	expect_file(1, 10, true); /* only the newest file is cut */
+	expect_file(1, 10, false); /* rolled: trimmed at the roll, not by the TRUNC */
 	expect_file(11, 20, false);
 	append_range(&w, 21, 21);
 	cr_assert_eq(wal_sync(&w), 0);
@@ -989,4 +989,15 @@ Test(wal, snap_installed_restarts_the_log_after_the_snapshot, .init = setup, .fi
 	wal_free(&w);
 	expect_names((int64_t[]){ 1, 11 }, 2);
 	expect_file(11, 15, false);
+}
+
+/* A rolled file gives its preallocated tail back (a small snapCount rolls often; each file
+ * would otherwise keep preAllocSize of real blocks); the open one keeps its room. */
+Test(wal, a_rolled_file_ends_at_its_last_record, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct wal w;
+	two_files(&w);
+	expect_file(1, 10, false);
+	expect_file(11, 20, true);
+	wal_free(&w);
 }
