@@ -131,6 +131,7 @@ struct ens {
 	uint64_t tick_count;       /* ticks since the role began */
 	struct qlink *links, *link; /* all links; a learner's link to its leader */
 	bool link_work, lost_leader;
+	bool sync_waiters;         /* some client waits for a free sync slot */
 	struct hist_ent *hist;     /* ring of hist_cap (commitLogCount) */
 	size_t hist_cap;
 	size_t hist_head, hist_n;
@@ -557,6 +558,14 @@ static void commit_one(const struct pending *pin)
  * what ConnectionLoss means), and every later write is refused until a restart. */
 static void log_failed(int rc)
 {
+	if (S.ens.on) {
+		/* A member that cannot log can neither ack nor lead; staying up would win
+		 * elections (its zxid is high) and stall the ensemble. Leave, as Apache's
+		 * SyncRequestProcessor does: the others go on, nothing acked is lost. */
+		LOG_ERROR("txn log write/sync failed in %s: %s; this ensemble member stops (nothing "
+			  "unlogged was acknowledged)", S.log_dir, strerror(-rc));
+		exit(70);
+	}
 	LOG_ERROR("txn log write/sync failed in %s: %s; the %zu txns of this batch are NOT durable "
 		  "and were not acknowledged; refusing all writes until restart", S.log_dir,
 		  strerror(-rc), S.pq_count);
@@ -1299,6 +1308,16 @@ static int hist_from_log(void *ctx, int64_t zxid, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The ring holds the txns recovery replayed after its snapshot (unless it overflowed, which
+ * moved the base): DIFFs may start at the snapshot, or at our last zxid when none were. */
+static void hist_base_after_recovery(const struct recover_result *res)
+{
+	if (S.ens.hist_n == 0)
+		hist_reset(S.tree.last_zxid);
+	else if (S.ens.hist_base < 0)
+		S.ens.hist_base = res->snap_zxid;
+}
+
 static void sessions_clear(void)
 {
 	uint64_t id;
@@ -1327,7 +1346,7 @@ static void reload_upto(int64_t zxid)
 		LOG_ERROR("out of memory reloading the database; stopping");
 		exit(70);
 	}
-	hist_reset(0);
+	hist_reset(-1);
 	struct recover_cb cb = { .session_add = restore_session, .session_remove = forget_session };
 	struct recover_opts opts = { .limited = true, .upto = zxid, .on_txn = hist_from_log };
 	struct recover_result res;
@@ -1337,8 +1356,7 @@ static void reload_upto(int64_t zxid)
 		LOG_ERROR("cannot reload the database: %s; stopping", err);
 		exit(70);
 	}
-	if (S.ens.hist_n == 0)
-		hist_reset(S.tree.last_zxid);
+	hist_base_after_recovery(&res);
 	prep_reset();
 }
 
@@ -1478,15 +1496,19 @@ static int sync_submit(struct client *cl, int32_t xid, const uint8_t *p, size_t 
 	for (int i = 0; i < ENS_SYNCS_MAX && slot < 0; i++)
 		if (!S.ens.syncs[i].req)
 			slot = i;
-	if (slot < 0)
-		return 0; /* wait for one to finish */
+	if (slot < 0) {
+		S.ens.sync_waiters = true; /* woken when one finishes */
+		return 0;
+	}
 	uint64_t cookie = ++S.ens.next_cookie;
 	struct quorum_event ev = { .type = QUORUM_EV_SYNC, .cookie = cookie };
 	struct quorum_actions acts = { 0 };
 	int rc = S.ens.role == ROLE_LEADING ? quorum_leader_step(&S.ens.L, &ev, &acts)
 					     : quorum_learner_step(&S.ens.F, &ev, &acts);
-	if (rc == -EBUSY)
+	if (rc == -EBUSY) {
+		S.ens.sync_waiters = true;
 		return 0;
+	}
 	if (rc < 0)
 		return -ENOTCONN;
 	uint8_t *copy = malloc(len);
@@ -1518,6 +1540,13 @@ static void sync_done(uint64_t cookie)
 		free(s->req);
 		*s = (struct ens_sync){ 0 };
 		S.ens.pending_syncs--;
+		if (S.ens.sync_waiters) { /* a slot is free: clients that waited for one retry */
+			S.ens.sync_waiters = false;
+			uint64_t id;
+			void *v;
+			for (size_t j = 0; u64map_next(&S.clients, &j, &id, &v);)
+				mark_ready(v);
+		}
 		return;
 	}
 }
@@ -1611,7 +1640,9 @@ static void leader_packet(struct qlink *k, const struct quorum_packet *q)
 				   .zxid = q->zxid };
 	switch (q->type) {
 	case QP_REQUEST: {
-		int rc = leader_request(q);
+		/* Behind waiting REQUESTs a new one waits too: one learner's client's writes
+		 * must get their zxids in the order it sent them. */
+		int rc = zbuf_len(&S.ens.backlog) > 0 ? -EAGAIN : leader_request(q);
 		if (rc == -EAGAIN) {
 			/* No room now: keep it (bounded) and go on reading this link's ACKs. */
 			if (zbuf_len(&S.ens.backlog) + (size_t)q->data_len + 64 > BACKLOG_MAX) {
@@ -1665,10 +1696,16 @@ static void backlog_drain(void)
 		struct quorum_packet q = { .type = QP_REQUEST, .data = p + 12, .data_len = dlen,
 					   .nauth = (int32_t)be32_get(ids), .auth = ids + 4,
 					   .auth_len = (size_t)alen - 4 };
+		int64_t from = (int64_t)be64_get(p);
 		int rc = leader_request(&q);
 		if (rc == -EAGAIN)
 			return;
 		zbuf_consume(&S.ens.backlog, 16 + (size_t)dlen + (size_t)alen);
+		if (rc < 0) { /* its client would wait forever: make its learner resync */
+			struct qlink *k = link_of(from);
+			if (k)
+				link_close(k, "a REQUEST it sent failed");
+		}
 	}
 	if (S.ens.role != ROLE_LEADING)
 		zbuf_reset(&S.ens.backlog);
@@ -1699,8 +1736,12 @@ static void learner_txn_packet(struct qlink *k, const struct quorum_packet *q)
 	bool appended = false;
 	for (int i = 0; i < acts.n; i++)
 		appended |= acts.a[i].type == QUORUM_ACT_APPEND && acts.a[i].zxid == q->zxid;
-	if (!appended)
-		pq_drop_above(q->zxid - 1); /* also when we already had it (an observer's INFORM) */
+	if (!appended) { /* refused, or we had it already (an observer's INFORM): take back
+			  * only the entry just pushed, never an earlier logged copy */
+		ZK_ASSERT(S.pq_count > 0 && S.pq[(S.pq_head + S.pq_count - 1) % S.pq_cap].zxid == q->zxid);
+		S.pq_count--;
+		zbuf_truncate(&S.arena, start);
+	}
 	ens_run(&acts);
 }
 
@@ -1813,8 +1854,10 @@ static void link_service(struct qlink *k)
 		}
 		struct quorum_packet q;
 		size_t used;
+		/* A txn may be larger than its request (a multi of sequential creates: about 1.4
+		 * times), as may a REQUEST with its header: twice jute.maxbuffer. */
 		int rc = quorum_packet_decode(zbuf_head(&k->c.in), zbuf_len(&k->c.in),
-					      S.cfg.jute_maxbuffer + 1024, &q, &used);
+					      2 * S.cfg.jute_maxbuffer + 4096, &q, &used);
 		if (rc == -EAGAIN)
 			break;
 		if (rc < 0) {
@@ -1998,6 +2041,7 @@ static void ens_go_looking(const char *why)
 {
 	if (S.ens.role == ROLE_LOOKING)
 		return;
+	S.pipeline_blocked = false;
 	LOG_WARN("leaving %s mode (%s): electing a leader", role_name(), why);
 	ens_leave_role(why);
 	S.ens.role = ROLE_LOOKING;
@@ -2020,9 +2064,14 @@ static void leader_begin(void)
 	/* Sessions get a fresh timeout under a new leader (Apache's leader re-tracks them). */
 	uint64_t id;
 	void *v;
-	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &v);)
-		if (!((struct session *)v)->closing)
-			sessions_touch(&S.sessions, v, net_now_ms(&S.loop));
+	for (size_t i = 0; u64map_next(&S.sessions.by_id, &i, &id, &v);) {
+		/* A closeSession that was never committed left `closing` set, which takes a
+		 * session out of expiry: it must expire (or close) under us all the same. Ours
+		 * still pending are proposed again as our history commits; their apply removes
+		 * the session. */
+		((struct session *)v)->closing = false;
+		sessions_touch(&S.sessions, v, net_now_ms(&S.loop));
+	}
 	ens_run(&acts);
 }
 
@@ -2143,8 +2192,18 @@ static void learner_match(const struct txn *x, struct pending *p)
 	}
 	struct session *se = sessions_get(&S.sessions, x->hdr.client_id);
 	struct client *cl = se && se->conn_id ? client_by_id(se->conn_id) : NULL;
-	if (!cl || cl->fwd_n == 0 || cl->fwd_xid[cl->fwd_head] != x->hdr.cxid)
+	if (!cl || cl->fwd_n == 0)
 		return;
+	if (cl->fwd_xid[cl->fwd_head] != x->hdr.cxid) {
+		/* A write of this client committed out of the order it sent them: never answer
+		 * in the wrong order; it reconnects and learns the outcome by reading. */
+		for (int i = 1; i < cl->fwd_n; i++)
+			if (cl->fwd_xid[(cl->fwd_head + i) % FWD_MAX] == x->hdr.cxid) {
+				client_close(cl, "its writes were committed out of order");
+				return;
+			}
+		return;
+	}
 	p->conn_id = cl->c.id;
 	p->xid = cl->fwd_xid[cl->fwd_head];
 	p->req_type = cl->fwd_type[cl->fwd_head];
@@ -3488,10 +3547,7 @@ static int load_database(void)
 		 "%zu sessions", (unsigned long long)S.tree.last_zxid, (long long)(net_clock_ms() - t0),
 		 (unsigned long long)res.snap_zxid, (unsigned long long)res.txns, S.sessions.by_id.count);
 	if (S.ens.on) {
-		if (S.ens.hist_n == 0)
-			S.ens.hist_base = S.tree.last_zxid;
-		else if (S.ens.hist_base < 0)
-			S.ens.hist_base = res.snap_zxid;
+		hist_base_after_recovery(&res);
 		/* Our log's tail may hold proposals the ensemble never committed: no snapshot of
 		 * this tree until a leader has synced us (a TRUNC would have to undo it). */
 		return !res.had_snapshot && S.tree.last_zxid == 0 ? snapshot_now() : 0;

@@ -544,8 +544,14 @@ static void leader_tick(struct quorum_leader *l, struct quorum_actions *out)
 	for (int i = 0; i < l->nmembers; i++) {
 		uint64_t limit = (uint64_t)l->sync_limit +
 				 (l->lstate[i] >= QL_NEWLEADER_ACKED ? 0 : (uint64_t)l->init_limit);
-		count += l->members[i].voter &&
-			 (i == l->me || (l->lstate[i] >= QL_INFO && l->tick - l->heard[i] <= limit));
+		bool alive = i == l->me || (l->lstate[i] >= QL_INFO && l->tick - l->heard[i] <= limit);
+		if (!alive && i != l->me && l->lstate[i] >= QL_INFO) {
+			/* LearnerHandler's socket timeout: a silent learner is dropped on its own,
+			 * before what we queue for it piles up; it comes back through a sync. */
+			drop_learner(out, l->members[i].sid, "nothing heard within the limit");
+			leader_forget(l, i);
+		}
+		count += l->members[i].voter && alive;
 	}
 	if (count <= l->nvoters / 2) {
 		leader_step_down(l, out, "not sufficient followers synced");

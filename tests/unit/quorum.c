@@ -325,6 +325,12 @@ static void act(struct sim *s, int i, const struct quorum_actions *acts)
 		}
 		case QUORUM_ACT_LOOKING:
 			cr_assert(s->allow_looking, SEEDF "node %d says LOOKING in a fault-free run", SEEDA, i + 1);
+			if (i == s->ld && a->to != i + 1) {
+				/* The leader drops a learner's connection: the learner re-elects. */
+				cr_assert(a->to >= 1 && a->to <= s->n);
+				s->node[a->to - 1].down = true;
+				break;
+			}
 			nd->down = true;
 			break;
 		case QUORUM_ACT_PERSIST:
@@ -1290,4 +1296,31 @@ Test(quorum, leaders_crash_and_the_next_keeps_every_commit, .timeout = 60)
 		cr_assert_geq(s->node[s->ld].l.epoch, 5, SEEDF, SEEDA);
 		free(s);
 	}
+}
+
+/* A learner silent past syncLimit is dropped on its own (LearnerHandler's socket timeout),
+ * while the leader, still heard by a quorum, stays: what it queues for a stalled learner
+ * cannot pile up. */
+Test(quorum, leader_drops_one_silent_learner_and_stays)
+{
+	struct quorum_member m[] = { { 1, true }, { 2, true }, { 3, true } };
+	struct quorum_leader l;
+	cr_assert_eq(quorum_leader_init(&l, 1, EPOCH, BASE_ZXID, m, 3), 0);
+	bool dropped = false;
+	for (int t = 0; t < QUORUM_SYNC_LIMIT + 2; t++) {
+		struct quorum_actions a = { 0 };
+		struct quorum_event tick = { .type = QUORUM_EV_TICK };
+		cr_assert_eq(quorum_leader_step(&l, &tick, &a), 0);
+		for (int k = 0; k < a.n; k++) {
+			cr_assert(!(a.a[k].type == QUORUM_ACT_LOOKING && a.a[k].to == 1), "stepped down");
+			cr_assert(!(a.a[k].type == QUORUM_ACT_LOOKING && a.a[k].to == 2), "dropped a live one");
+			dropped |= a.a[k].type == QUORUM_ACT_LOOKING && a.a[k].to == 3;
+		}
+		struct quorum_event echo = { .type = QUORUM_EV_PACKET, .from = 2, .ptype = QP_PING,
+					     .zxid = (int64_t)l.round };
+		a.n = 0;
+		cr_assert_eq(quorum_leader_step(&l, &echo, &a), 0);
+	}
+	cr_assert(dropped, "the silent learner was never dropped");
+	cr_assert(!l.lost);
 }
