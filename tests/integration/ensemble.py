@@ -12,6 +12,7 @@ Processes are killed by close() whatever happens, and at interpreter exit as a l
 """
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -83,6 +84,26 @@ def probe_zkd_ensemble(workdir, wait_s=3.0):
             time.sleep(0.1)
     finally:
         ens.close()
+
+
+@contextlib.contextmanager
+def prepared(workdir, start=True, voters=3, **kw):
+    """An Ensemble of the target kind (tick 200 ms, initLimit 10, syncLimit 5 unless given),
+    started with one serving leader when `start`; the test is skipped when the zkd binary
+    cannot run ensembles; closed whatever happens."""
+    import pytest
+    kw = {"tick_ms": 200, "init_limit": 10, "sync_limit": 5, **kw}
+    e = Ensemble(workdir, voters=voters, kind=target(), **kw)
+    try:
+        why = probe_zkd_ensemble(Path(workdir) / "probe") if e.kind == "zkd" else None
+        if why:
+            pytest.skip(why)
+        if start:
+            e.start_all()
+            e.wait_leader()
+        yield e
+    finally:
+        e.close()
 
 
 def _all_threads_stopped(pid):

@@ -13,21 +13,12 @@ import pytest
 
 import ensemble as E
 import zkwire as W
-from harness import target
 
 
 @pytest.fixture
 def ens(tmp_path):
-    e = E.Ensemble(tmp_path, voters=3, kind=target(), tick_ms=200, init_limit=10, sync_limit=5,
-                   extra_cfg={"globalOutstandingLimit": 1})
-    try:
-        why = E.probe_zkd_ensemble(tmp_path / "probe") if e.kind == "zkd" else None
-        if why:
-            pytest.skip(why)
-        e.start_all()
+    with E.prepared(tmp_path, extra_cfg={"globalOutstandingLimit": 1}) as e:
         yield e
-    finally:
-        e.close()
 
 
 def _versioned_writer(port, path, n, out):
@@ -80,15 +71,8 @@ def test_learner_client_writes_stay_in_order_through_the_backlog(ens):
 
 @pytest.fixture
 def ens3(tmp_path):
-    e = E.Ensemble(tmp_path, voters=3, kind=target(), tick_ms=200, init_limit=10, sync_limit=5)
-    try:
-        why = E.probe_zkd_ensemble(tmp_path / "probe") if e.kind == "zkd" else None
-        if why:
-            pytest.skip(why)
-        e.start_all()
+    with E.prepared(tmp_path) as e:
         yield e
-    finally:
-        e.close()
 
 
 @pytest.mark.timeout(180)
@@ -124,15 +108,8 @@ def test_session_whose_close_was_lost_still_expires_under_the_next_leader(ens3):
 
 @pytest.fixture
 def ens_snap(tmp_path):
-    e = E.Ensemble(tmp_path, voters=3, kind=target(), tick_ms=200, init_limit=10, sync_limit=5,
-                   extra_cfg={"snapCount": 100})
-    try:
-        why = E.probe_zkd_ensemble(tmp_path / "probe") if e.kind == "zkd" else None
-        if why:
-            pytest.skip(why)
+    with E.prepared(tmp_path, extra_cfg={"snapCount": 100}, start=False) as e:
         yield e
-    finally:
-        e.close()
 
 
 def _children(port, path):

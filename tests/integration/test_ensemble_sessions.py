@@ -5,28 +5,19 @@ leader never answers a read after sync with data older than a write the new lead
 acknowledged (Apache 3.8.0 does: ZOOKEEPER-1675, so that test is zkd's alone)."""
 
 import socket
-import struct
 import time
 
 import pytest
 
 import ensemble as E
 import zkwire as W
-from harness import four_letter, target
+from harness import target
 
 
 @pytest.fixture
 def ens(tmp_path):
-    e = E.Ensemble(tmp_path, voters=3, kind=target(), tick_ms=200, init_limit=10, sync_limit=5)
-    try:
-        why = E.probe_zkd_ensemble(tmp_path / "probe") if e.kind == "zkd" else None
-        if why:
-            pytest.skip(why)
-        e.start_all()
-        e.wait_leader()
+    with E.prepared(tmp_path) as e:
         yield e
-    finally:
-        e.close()
 
 
 def port(e, sid):
