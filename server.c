@@ -105,7 +105,7 @@ struct qlink {
 	bool dead, connecting;
 	bool snap_mode;      /* learner: a SNAP's stream is being read */
 	int64_t snap_zxid;
-	struct snap_scan scan; /* where the SNAP stream ends, found as bytes arrive */
+	struct snap_spool spool; /* a SNAP stream going to disk as it arrives */
 	struct qlink *next;
 };
 
@@ -1093,6 +1093,10 @@ static void link_close(struct qlink *k, const char *why)
 		return;
 	LOG_INFO("closing quorum link %s (sid %lld): %s", k->c.peer_str, (long long)k->sid, why);
 	k->dead = true;
+	if (k->snap_mode) { /* a SNAP cut short: its partial file goes */
+		snap_spool_abort(&k->spool);
+		k->snap_mode = false;
+	}
 	net_loop_del(&S.loop, &k->c.h);
 	if (k == S.ens.link) {
 		S.ens.link = NULL;
@@ -1435,9 +1439,16 @@ static void ens_run(struct quorum_actions *acts)
 			break;
 		case QUORUM_ACT_SNAP:
 			if (S.ens.link) {
-				S.ens.link->snap_mode = true;
-				S.ens.link->snap_zxid = a->zxid;
-				S.ens.link->scan = (struct snap_scan){ 0 };
+				struct qlink *k = S.ens.link;
+				char err[512];
+				snapshot_child_wait();
+				if (snap_spool_open(&k->spool, S.ops, S.snap_dir, a->zxid, err, sizeof err) < 0) {
+					LOG_ERROR("cannot take the leader's snapshot: %s", err);
+					link_close(k, "cannot spool its snapshot");
+					break;
+				}
+				k->snap_mode = true;
+				k->snap_zxid = a->zxid;
 			}
 			break;
 		}
@@ -1777,30 +1788,46 @@ static int collect_snap_session(void *ctx, int64_t id, int32_t timeout_ms)
 
 static int learner_snapshot(struct qlink *k)
 {
-	size_t have = zbuf_len(&k->c.in), end;
-	int rc = snap_stream_scan(&k->scan, zbuf_head(&k->c.in), have, &end);
+	/* Spooled into snapshot.<zxid> as it arrives: the buffer holds one node at most. */
+	size_t used = 0;
+	int rc = snap_spool_feed(&k->spool, zbuf_head(&k->c.in), zbuf_len(&k->c.in), &used);
+	zbuf_consume(&k->c.in, used);
 	if (rc == -EAGAIN)
 		return 0;
 	if (rc < 0) {
-		LOG_ERROR("bad snapshot stream from the leader");
+		LOG_ERROR("bad snapshot stream from the leader: %s", strerror(-rc));
+		snap_spool_abort(&k->spool);
+		k->snap_mode = false;
 		return rc;
 	}
-	struct tree t;
-	if (tree_init(&t, fire_event, NULL) < 0)
-		return -ENOMEM;
-	S.ens.snap_sessions_n = 0;
-	size_t used;
-	char err[512];
-	rc = snap_stream_read(zbuf_head(&k->c.in), end, &t, collect_snap_session, NULL, &used,
-			      err, sizeof err);
-	if (rc < 0) {
-		tree_free(&t);
-		LOG_ERROR("bad snapshot from the leader: %s", err);
-		return rc;
-	}
-	zbuf_consume(&k->c.in, used);
 	int64_t zxid = k->snap_zxid;
 	k->snap_mode = false;
+	/* Our log past zxid is another history: cut it before the snapshot is in place, so a
+	 * crash in between leaves an older, consistent state rather than stale txns that a
+	 * restart would replay over the new snapshot. */
+	snapshot_child_wait();
+	char err[512] = "";
+	rc = wal_sync(&S.wal);
+	if (rc == 0)
+		rc = wal_snap_installed(&S.wal, zxid, err, sizeof err);
+	struct tree t;
+	if (rc == 0 && tree_init(&t, fire_event, NULL) < 0)
+		rc = -ENOMEM;
+	S.ens.snap_sessions_n = 0;
+	if (rc == 0) {
+		rc = snap_spool_finish(&k->spool, &t, collect_snap_session, NULL, err, sizeof err);
+		if (rc < 0)
+			tree_free(&t);
+	} else {
+		snap_spool_abort(&k->spool);
+	}
+	if (rc == 0 && snap_remove_after(S.ops, S.snap_dir, zxid) < 0)
+		rc = -EIO; /* our own snapshots past it are of another history */
+	if (rc < 0) {
+		LOG_ERROR("cannot install the leader's snapshot 0x%llx: %s; stopping",
+			  (unsigned long long)zxid, err[0] ? err : strerror(-rc));
+		exit(70);
+	}
 	pq_drop_above(-1);
 	prep_free(&S.prep);
 	tree_free(&S.tree);
@@ -1813,20 +1840,6 @@ static int learner_snapshot(struct qlink *k)
 	prep_reset();
 	hist_reset(zxid);
 	S.commit_to = zxid;
-	snapshot_child_wait();
-	rc = wal_sync(&S.wal);
-	if (rc == 0)
-		rc = snapshot_now();
-	char werr[512] = "";
-	if (rc == 0)
-		rc = wal_snap_installed(&S.wal, zxid, werr, sizeof werr);
-	if (rc == 0 && snap_remove_after(S.ops, S.snap_dir, zxid) < 0)
-		rc = -EIO; /* our own snapshots past it are of another history */
-	if (rc < 0) {
-		LOG_ERROR("cannot store the leader's snapshot 0x%llx: %s; stopping",
-			  (unsigned long long)zxid, werr[0] ? werr : strerror(-rc));
-		exit(70);
-	}
 	S.ens.snaps_received++;
 	LOG_INFO("installed the leader's snapshot 0x%llx (%llu znodes)", (unsigned long long)zxid,
 		 (unsigned long long)S.tree.node_count);
