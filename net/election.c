@@ -608,7 +608,7 @@ static int init_peers(struct election *e, const struct zk_config *cfg, char *err
 		}
 	}
 	if (e->me < 0 || fle_init(&e->fle, e->my_sid, members, cfg->nservers) < 0) {
-		snprintf(err, errlen, "election: my id %" PRId64 " is not a server.N line (or no participant)",
+		snprintf(err, errlen, "my id %" PRId64 " is not a server.N line (or no participant)",
 			 e->my_sid);
 		return -EINVAL;
 	}
@@ -636,13 +636,13 @@ int election_init(struct election *e, struct net_loop *loop, const struct zk_con
 	char h[260];
 	snprintf(e->my_addr, sizeof e->my_addr, "%s:%d", delim(me->host, h, sizeof h), me->election_port);
 	if (election_config_text(cfg, e->config_text, sizeof e->config_text, &e->config_len) < 0) {
-		snprintf(err, errlen, "election: the server list is too long to send");
+		snprintf(err, errlen, "the server list is too long to send");
 		return -ENOBUFS;
 	}
 	char why[256];
 	int fd = net_listen(cfg->quorum_listen_all ? "" : me->host, me->election_port, 64, why, sizeof why);
 	if (fd < 0) {
-		snprintf(err, errlen, "election: %s", why);
+		snprintf(err, errlen, "%s", why);
 		return fd;
 	}
 	e->listener.fd = fd;
@@ -650,7 +650,7 @@ int election_init(struct election *e, struct net_loop *loop, const struct zk_con
 	if ((rc = net_loop_add(loop, &e->listener)) < 0) {
 		close(fd);
 		e->listener.fd = -1;
-		snprintf(err, errlen, "election: epoll: %s", strerror(-rc));
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
 		return rc;
 	}
 	LOG_INFO("election: sid %" PRId64 " listening on %s (%d servers)", e->my_sid, e->my_addr,

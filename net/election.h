@@ -118,8 +118,9 @@ struct election {
 	struct fle fle;
 };
 
-/* Binds and listens on our election address. 0, or -errno with a message in err (our sid is
- * not a server.N line, the port cannot be bound, a host does not resolve at all...). */
+/* Binds and listens on our election address. 0, or -errno with a message in err (no
+ * "election:" prefix: the caller adds its own): our sid is not a server.N line, the port
+ * cannot be bound... A peer host that does not resolve is only a warning. */
 int election_init(struct election *e, struct net_loop *loop, const struct zk_config *cfg,
 		  election_decided_fn fn, void *ctx, char *err, size_t errlen);
 /* Start an election (LOOKING) with what this server has logged and its currentEpoch. */

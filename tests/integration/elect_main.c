@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 	M.sig.on_event = on_signal;
 	net_loop_add(&M.loop, &M.sig);
 	if (election_init(&M.e, &M.loop, &M.cfg, on_decided, NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "elect_main: %s\n", err);
+		fprintf(stderr, "elect_main: election: %s\n", err);
 		return 1;
 	}
 	printf("{\"sid\":%" PRId64 ",\"ready\":true}\n", M.cfg.myid);
