@@ -24,6 +24,7 @@
 #include "net/peerwire.h"
 #include "zab/config.h"
 #include "zab/fle.h"
+#include "zab/history.h"
 #include "zab/prep.h"
 #include "zab/quorum.h"
 #include "zab/rate.h"
@@ -109,8 +110,6 @@ struct qlink {
 	struct qlink *next;
 };
 
-struct hist_ent { int64_t zxid; uint64_t pos; uint32_t len; };
-
 struct ens_sync {       /* a client's sync waiting for the quorum machine */
 	uint64_t cookie, conn_id;
 	uint8_t *req;        /* the request frame (xid, type, body); NULL: free slot */
@@ -132,12 +131,7 @@ struct ens {
 	struct qlink *links, *link; /* all links; a learner's link to its leader */
 	bool link_work, lost_leader;
 	bool sync_waiters;         /* some client waits for a free sync slot */
-	struct hist_ent *hist;     /* ring of hist_cap (commitLogCount) */
-	size_t hist_cap;
-	size_t hist_head, hist_n;
-	struct zbuf hist_bytes;
-	uint64_t hist_pos;
-	int64_t hist_base;         /* the txn before the ring's first; DIFFs start at or after it */
+	struct hist hist;          /* committed txns for DIFF (zab/history.h) */
 	struct zbuf backlog;       /* leader: learners' REQUESTs waiting for room */
 	struct ens_sync syncs[QUORUM_SYNCS_MAX];
 	uint64_t next_cookie;
@@ -356,7 +350,6 @@ static bool ens_learner(void);
 static bool ens_serving(void);
 static bool leader_window_full(void);
 static void ens_write_proposed(int64_t zxid);
-static void hist_push(int64_t zxid, const uint8_t *p, size_t len);
 static void apply_upto(int64_t zxid);
 static void ens_durable(void);
 static void learner_match(const struct txn *x, struct pending *p);
@@ -502,7 +495,7 @@ static void commit_one(const struct pending *pin)
 		exit(70);
 	}
 	prep_applied(&S.prep, p->zxid);
-	hist_push(p->zxid, bytes, p->txn_len);
+	hist_push(&S.ens.hist, p->zxid, bytes, p->txn_len);
 	struct client *cl = p->conn_id ? client_by_id(p->conn_id) : NULL;
 	if (cl) {
 		ZK_ASSERT(cl->inflight > 0);
@@ -887,69 +880,11 @@ static int epoch_write(const char *name, int64_t v)
 	return rc;
 }
 
-/* ---- the history ring: committed txns for DIFF ---- */
-
-static void hist_reset(int64_t base)
-{
-	S.ens.hist_head = S.ens.hist_n = 0;
-	zbuf_reset(&S.ens.hist_bytes);
-	S.ens.hist_pos = 0;
-	S.ens.hist_base = base;
-}
-
-static struct hist_ent *hist_at(size_t i)
-{
-	return &S.ens.hist[(S.ens.hist_head + i) % S.ens.hist_cap];
-}
-
-static void hist_drop_oldest(void)
-{
-	struct hist_ent *e = hist_at(0);
-	S.ens.hist_base = e->zxid;
-	zbuf_consume(&S.ens.hist_bytes, e->len);
-	S.ens.hist_pos += e->len;
-	S.ens.hist_head = (S.ens.hist_head + 1) % S.ens.hist_cap;
-	S.ens.hist_n--;
-}
-
-static void hist_push(int64_t zxid, const uint8_t *p, size_t len)
-{
-	if (!S.ens.on || !S.ens.hist)
-		return;
-	if (S.ens.hist_n > 0 && zxid <= hist_at(S.ens.hist_n - 1)->zxid)
-		return; /* a re-applied txn (replay over a fuzzy snapshot) */
-	if (len > HIST_MAX_BYTES / 2) {
-		hist_reset(zxid); /* a giant txn: DIFFs start after it */
-		return;
-	}
-	while (S.ens.hist_n > 0 && (S.ens.hist_n == S.ens.hist_cap ||
-				    zbuf_len(&S.ens.hist_bytes) + len > HIST_MAX_BYTES))
-		hist_drop_oldest();
-	uint64_t pos = S.ens.hist_pos + zbuf_len(&S.ens.hist_bytes);
-	if (zbuf_append(&S.ens.hist_bytes, p, len) < 0) {
-		hist_reset(zxid);
-		return;
-	}
-	*hist_at(S.ens.hist_n++) = (struct hist_ent){ zxid, pos, (uint32_t)len };
-}
-
 /* The txn bytes of zxid from the history ring or the pending queue. */
 static bool txn_lookup(int64_t zxid, const uint8_t **p, size_t *len)
 {
-	size_t lo = 0, hi = S.ens.hist_n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (hist_at(mid)->zxid < zxid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < S.ens.hist_n && hist_at(lo)->zxid == zxid) {
-		const struct hist_ent *e = hist_at(lo);
-		*p = zbuf_head(&S.ens.hist_bytes) + (e->pos - S.ens.hist_pos);
-		*len = e->len;
+	if (hist_lookup(&S.ens.hist, zxid, p, len))
 		return true;
-	}
 	for (size_t i = 0; i < S.pq_count; i++) {
 		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
 		if (q->read || q->zxid != zxid)
@@ -962,14 +897,9 @@ static bool txn_lookup(int64_t zxid, const uint8_t **p, size_t *len)
 }
 
 /* Every txn we hold in (from, to], in zxid order. */
-typedef void (*txn_fn)(int64_t zxid, const uint8_t *p, size_t len, void *ctx);
-static void txn_each(int64_t from, int64_t to, txn_fn fn, void *ctx)
+static void txn_each(int64_t from, int64_t to, hist_fn fn, void *ctx)
 {
-	for (size_t i = 0; i < S.ens.hist_n; i++) {
-		const struct hist_ent *e = hist_at(i);
-		if (e->zxid > from && e->zxid <= to)
-			fn(e->zxid, zbuf_head(&S.ens.hist_bytes) + (e->pos - S.ens.hist_pos), e->len, ctx);
-	}
+	hist_each(&S.ens.hist, from, to, fn, ctx);
 	for (size_t i = 0; i < S.pq_count; i++) {
 		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
 		if (!q->read && q->zxid > from && q->zxid <= to)
@@ -992,11 +922,9 @@ static int64_t last_logged(void)
 /* ACKEPOCH's floor: the largest zxid of our log <= z, or -1 when z is older than the ring. */
 static int64_t log_floor(int64_t z)
 {
-	if (z < S.ens.hist_base)
+	int64_t f;
+	if (hist_floor(&S.ens.hist, z, &f) < 0)
 		return -1;
-	int64_t f = S.ens.hist_base;
-	for (size_t i = 0; i < S.ens.hist_n && hist_at(i)->zxid <= z; i++)
-		f = hist_at(i)->zxid;
 	for (size_t i = 0; i < S.pq_count; i++) {
 		const struct pending *q = &S.pq[(S.pq_head + i) % S.pq_cap];
 		if (!q->read && q->zxid <= z && q->zxid > f)
@@ -1308,18 +1236,8 @@ static void forget_session(void *ctx, int64_t id);
 static int hist_from_log(void *ctx, int64_t zxid, const uint8_t *p, size_t len)
 {
 	(void)ctx;
-	hist_push(zxid, p, len);
+	hist_push(&S.ens.hist, zxid, p, len);
 	return 0;
-}
-
-/* The ring holds the txns recovery replayed after its snapshot (unless it overflowed, which
- * moved the base): DIFFs may start at the snapshot, or at our last zxid when none were. */
-static void hist_base_after_recovery(const struct recover_result *res)
-{
-	if (S.ens.hist_n == 0)
-		hist_reset(S.tree.last_zxid);
-	else if (S.ens.hist_base < 0)
-		S.ens.hist_base = res->snap_zxid;
 }
 
 static void sessions_clear(void)
@@ -1350,7 +1268,7 @@ static void reload_upto(int64_t zxid)
 		LOG_ERROR("out of memory reloading the database; stopping");
 		exit(70);
 	}
-	hist_reset(-1);
+	hist_reset(&S.ens.hist, -1);
 	struct recover_cb cb = { .session_add = restore_session, .session_remove = forget_session };
 	struct recover_opts opts = { .limited = true, .upto = zxid, .on_txn = hist_from_log };
 	struct recover_result res;
@@ -1360,7 +1278,7 @@ static void reload_upto(int64_t zxid)
 		LOG_ERROR("cannot reload the database: %s; stopping", err);
 		exit(70);
 	}
-	hist_base_after_recovery(&res);
+	hist_recovered(&S.ens.hist, S.tree.last_zxid, res.snap_zxid);
 	prep_reset();
 }
 
@@ -1399,10 +1317,7 @@ static void act_truncate(int64_t zxid)
 		reload_upto(zxid);
 	if (S.commit_to > zxid)
 		S.commit_to = zxid;
-	while (S.ens.hist_n > 0 && hist_at(S.ens.hist_n - 1)->zxid > zxid) {
-		const struct hist_ent *e = hist_at(--S.ens.hist_n);
-		zbuf_truncate(&S.ens.hist_bytes, (size_t)(e->pos - S.ens.hist_pos));
-	}
+	hist_truncate_after(&S.ens.hist, zxid);
 }
 
 static void ens_run(struct quorum_actions *acts)
@@ -1838,7 +1753,7 @@ static int learner_snapshot(struct qlink *k)
 		sessions_add(&S.sessions, S.ens.snap_sessions[i].id, S.ens.snap_sessions[i].timeout_ms,
 			     net_now_ms(&S.loop));
 	prep_reset();
-	hist_reset(zxid);
+	hist_reset(&S.ens.hist, zxid);
 	S.commit_to = zxid;
 	S.ens.snaps_received++;
 	LOG_INFO("installed the leader's snapshot 0x%llx (%llu znodes)", (unsigned long long)zxid,
@@ -2069,7 +1984,7 @@ static void leader_begin(void)
 	members_of_config(m, &n);
 	struct quorum_actions acts = { 0 };
 	int64_t last = last_logged();
-	int64_t log_min = S.ens.hist_base < last ? S.ens.hist_base : last;
+	int64_t log_min = S.ens.hist.base < last ? S.ens.hist.base : last;
 	int rc = quorum_leader_start(&S.ens.L, S.cfg.myid, m, n, S.ens.accepted_epoch,
 				     S.ens.current_epoch, last, S.tree.last_zxid, log_min, &acts);
 	ZK_ASSERT(rc == 0);
@@ -3560,7 +3475,7 @@ static int load_database(void)
 		 "%zu sessions", (unsigned long long)S.tree.last_zxid, (long long)(net_clock_ms() - t0),
 		 (unsigned long long)res.snap_zxid, (unsigned long long)res.txns, S.sessions.by_id.count);
 	if (S.ens.on) {
-		hist_base_after_recovery(&res);
+		hist_recovered(&S.ens.hist, S.tree.last_zxid, res.snap_zxid);
 		/* Our log's tail may hold proposals the ensemble never committed: no snapshot of
 		 * this tree until a leader has synced us (a TRUNC would have to undo it). */
 		return !res.had_snapshot && S.tree.last_zxid == 0 ? snapshot_now() : 0;
@@ -3592,13 +3507,9 @@ static int ens_prepare(void)
 	}
 	S.ens.on = true;
 	S.ens.role = ROLE_LOOKING;
-	S.ens.hist_cap = (size_t)S.cfg.commit_log_count;
-	S.ens.hist = calloc(S.ens.hist_cap, sizeof *S.ens.hist);
-	if (!S.ens.hist)
+	if (hist_init(&S.ens.hist, (size_t)S.cfg.commit_log_count, HIST_MAX_BYTES) < 0)
 		return -ENOMEM;
-	zbuf_init(&S.ens.hist_bytes, HIST_MAX_BYTES + (1u << 20));
 	zbuf_init(&S.ens.backlog, BACKLOG_MAX + (1u << 20));
-	S.ens.hist_base = -1;
 	return 0;
 }
 
@@ -3638,8 +3549,7 @@ static void ens_shutdown(void)
 	close_clients("server shutting down");
 	election_free(&S.ens.el);
 	net_loop_del(&S.loop, &S.ens.qlisten);
-	free(S.ens.hist);
-	zbuf_free(&S.ens.hist_bytes);
+	hist_free(&S.ens.hist);
 	zbuf_free(&S.ens.backlog);
 	free(S.ens.snap_sessions);
 }
