@@ -142,6 +142,7 @@ struct ens {
 	uint64_t elections, packets_in, snaps_sent, snaps_received, truncs;
 	int64_t last_election_ms, looking_since_ms, role_since_ms, last_proposal_size;
 	int64_t last_tick_ms;
+	int64_t max_proposal_size, min_proposal_size; /* -1 until one was sent */
 };
 
 /* Candidates taken from one check of the containers and TTL nodes; more wait for the next. */
@@ -1147,6 +1148,10 @@ static void act_send(const struct quorum_action *a)
 		ZK_ASSERT(have);
 		link_send(k, a->ptype, a->zxid, p, (int32_t)len, NULL, 0);
 		S.ens.last_proposal_size = (int64_t)len;
+		if ((int64_t)len > S.ens.max_proposal_size)
+			S.ens.max_proposal_size = (int64_t)len;
+		if (S.ens.min_proposal_size < 0 || (int64_t)len < S.ens.min_proposal_size)
+			S.ens.min_proposal_size = (int64_t)len;
 		return;
 	}
 	case QP_SNAP:
@@ -2311,6 +2316,22 @@ static void fourlw_stat_common(struct zbuf *b, bool with_clients)
 }
 
 /* Apache's leader adds these to mntr (Leader metrics); zkd adds its election figures. */
+/* QuorumPeer.getDetailedPeerState: "<peer state> - <zab state>", lower case. */
+static const char *peer_state_name(void)
+{
+	static char buf[40];
+	static const char *const peer[] = { [ROLE_STANDALONE] = "standalone", [ROLE_LOOKING] = "looking",
+					    [ROLE_LEADING] = "leading", [ROLE_FOLLOWING] = "following",
+					    [ROLE_OBSERVING] = "observing" };
+	static const char *const zab[] = { [QUORUM_DISCOVERY] = "discovery",
+					   [QUORUM_SYNCHRONIZATION] = "synchronization",
+					   [QUORUM_BROADCAST] = "broadcast" };
+	enum quorum_phase ph = S.ens.role == ROLE_LEADING ? S.ens.L.phase : S.ens.F.phase;
+	snprintf(buf, sizeof buf, "%s - %s", peer[S.ens.role],
+		 S.ens.role == ROLE_LOOKING ? "election" : zab[ph]);
+	return buf;
+}
+
 static void fourlw_mntr_ensemble(struct zbuf *b)
 {
 	if (S.ens.role == ROLE_LEADING) {
@@ -2329,8 +2350,12 @@ static void fourlw_mntr_ensemble(struct zbuf *b)
 		zbuf_printf(b, "zk_synced_observers\t%d\n", observers);
 		zbuf_printf(b, "zk_pending_syncs\t%d\n", l->nsyncs);
 		zbuf_printf(b, "zk_followers\t%d\n", learners - observers);
+		zbuf_printf(b, "zk_quorum_size\t%d\n", l->nvoters);
+		zbuf_printf(b, "zk_leader_uptime\t%lld\n",
+			    (long long)(net_now_ms(&S.loop) - S.ens.role_since_ms));
+		zbuf_printf(b, "zk_max_proposal_size\t%lld\n", (long long)S.ens.max_proposal_size);
+		zbuf_printf(b, "zk_min_proposal_size\t%lld\n", (long long)S.ens.min_proposal_size);
 	}
-	zbuf_printf(b, "zk_peer_state\t%s\n", role_name());
 	zbuf_printf(b, "zkd_elections\t%llu\n", (unsigned long long)S.ens.elections);
 	zbuf_printf(b, "zkd_last_election_ms\t%lld\n", (long long)S.ens.last_election_ms);
 	zbuf_printf(b, "zkd_snaps_sent\t%llu\n", (unsigned long long)S.ens.snaps_sent);
@@ -2358,6 +2383,8 @@ static void fourlw_mntr(struct zbuf *b)
 	double avg = S.lat_cnt ? (double)S.lat_sum / (double)S.lat_cnt : 0.0;
 	zbuf_printf(b, "zk_version\t%s, built on %s %s\n", ZKD_VERSION, __DATE__, __TIME__);
 	zbuf_printf(b, "zk_server_state\t%s\n", role_name());
+	if (S.ens.on) /* QuorumPeer.getDetailedPeerState: "<peer state> - <zab state>" */
+		zbuf_printf(b, "zk_peer_state\t%s\n", peer_state_name());
 	zbuf_printf(b, "zk_avg_latency\t%.4f\n", avg);
 	zbuf_printf(b, "zk_max_latency\t%lld\n", (long long)S.lat_max);
 	zbuf_printf(b, "zk_min_latency\t%lld\n", (long long)S.lat_min);
@@ -3510,6 +3537,7 @@ static int ens_prepare(void)
 	if (hist_init(&S.ens.hist, (size_t)S.cfg.commit_log_count, HIST_MAX_BYTES) < 0)
 		return -ENOMEM;
 	zbuf_init(&S.ens.backlog, BACKLOG_MAX + (1u << 20));
+	S.ens.max_proposal_size = S.ens.min_proposal_size = -1;
 	return 0;
 }
 
