@@ -19,6 +19,7 @@
 #include "tree/tree.h"
 #include "snap/recover.h"
 #include "snap/snap.h"
+#include "wal/epoch.h"
 #include "wal/wal.h"
 #include "net/election.h"
 #include "net/peerwire.h"
@@ -829,58 +830,6 @@ static bool ens_learner(void)
 	return S.ens.on && (S.ens.role == ROLE_FOLLOWING || S.ens.role == ROLE_OBSERVING);
 }
 
-/* ---- epoch files: dataDir/acceptedEpoch and currentEpoch, decimal text, as Apache ---- */
-
-static int epoch_read(const char *name, int64_t *out)
-{
-	char path[ZK_CFG_PATH_MAX + 32], buf[64];
-	snprintf(path, sizeof path, "%s/%s", S.cfg.data_dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -EBADMSG;
-	buf[n] = 0;
-	char *end;
-	errno = 0;
-	long long v = strtoll(buf, &end, 10);
-	while (*end == '\n' || *end == '\r' || *end == ' ')
-		end++;
-	if (errno || end == buf || *end || v < 0 || v >= UINT32_MAX)
-		return -EBADMSG;
-	*out = v;
-	return 0;
-}
-
-/* Write tmp, fsync, rename, fsync the directory: the value is on disk before we act on it. */
-static int epoch_write(const char *name, int64_t v)
-{
-	char path[ZK_CFG_PATH_MAX + 32], tmp[ZK_CFG_PATH_MAX + 40], buf[32];
-	snprintf(path, sizeof path, "%s/%s", S.cfg.data_dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int len = snprintf(buf, sizeof buf, "%lld", (long long)v);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int rc = 0;
-	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc == 0) {
-		int dfd = open(S.cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			if (fsync(dfd) < 0)
-				rc = -errno;
-			close(dfd);
-		}
-	}
-	return rc;
-}
-
 /* The txn bytes of zxid from the history ring or the pending queue. */
 static bool txn_lookup(int64_t zxid, const uint8_t **p, size_t *len)
 {
@@ -1211,7 +1160,7 @@ static void apply_upto(int64_t zxid);
 static void ens_persisted(int32_t which, int64_t epoch)
 {
 	const char *name = which == QUORUM_ACCEPTED_EPOCH ? "acceptedEpoch" : "currentEpoch";
-	int rc = epoch_write(name, epoch);
+	int rc = wal_epoch_write(S.ops, S.cfg.data_dir, name, epoch);
 	if (rc < 0) {
 		LOG_ERROR("cannot write %s/%s: %s; stopping", S.cfg.data_dir, name, strerror(-rc));
 		exit(70); /* Apache exits too: the epoch protocol cannot go on without it */
@@ -3544,16 +3493,16 @@ static int ens_prepare(void)
 static int ens_epochs(void)
 {
 	int64_t last_epoch = last_logged() >> 32;
-	int rc = epoch_read("currentEpoch", &S.ens.current_epoch);
+	int rc = wal_epoch_read(S.ops, S.cfg.data_dir, "currentEpoch", &S.ens.current_epoch);
 	if (rc == -ENOENT) {
 		S.ens.current_epoch = last_epoch; /* Apache's first start: the log's epoch */
-		rc = epoch_write("currentEpoch", S.ens.current_epoch);
+		rc = wal_epoch_write(S.ops, S.cfg.data_dir, "currentEpoch", S.ens.current_epoch);
 	}
 	if (rc == 0) {
-		rc = epoch_read("acceptedEpoch", &S.ens.accepted_epoch);
+		rc = wal_epoch_read(S.ops, S.cfg.data_dir, "acceptedEpoch", &S.ens.accepted_epoch);
 		if (rc == -ENOENT) {
 			S.ens.accepted_epoch = S.ens.current_epoch;
-			rc = epoch_write("acceptedEpoch", S.ens.accepted_epoch);
+			rc = wal_epoch_write(S.ops, S.cfg.data_dir, "acceptedEpoch", S.ens.accepted_epoch);
 		}
 	}
 	if (rc < 0) {
