@@ -12,6 +12,7 @@
 #include "net/log.h"
 #include "net/loop.h"
 #include "net/proto.h"
+#include "net/qlink.h"
 #include "tree/auth.h"
 #include "tree/ops.h"
 #include "tree/ops_ext.h"
@@ -100,17 +101,6 @@ struct pending {
 
 enum role { ROLE_STANDALONE, ROLE_LOOKING, ROLE_LEADING, ROLE_FOLLOWING, ROLE_OBSERVING };
 
-/* A connection on the quorum port: a learner at its leader, or the leader at a learner. */
-struct qlink {
-	struct conn c;       /* first: the loop hands back &c.h */
-	int64_t sid;         /* the peer; -1 until an accepted one sent FOLLOWERINFO/OBSERVERINFO */
-	bool dead, connecting;
-	bool snap_mode;      /* learner: a SNAP's stream is being read */
-	int64_t snap_zxid;
-	struct snap_spool spool; /* a SNAP stream going to disk as it arrives */
-	struct qlink *next;
-};
-
 struct ens_sync {       /* a client's sync waiting for the quorum machine */
 	uint64_t cookie, conn_id;
 	uint8_t *req;        /* the request frame (xid, type, body); NULL: free slot */
@@ -129,8 +119,14 @@ struct ens {
 	struct net_handle qlisten;
 	struct net_timer tick;
 	uint64_t tick_count;       /* ticks since the role began */
-	struct qlink *links, *link; /* all links; a learner's link to its leader */
-	bool link_work, lost_leader;
+	struct qlinks links;       /* all quorum-port links (net/qlink.h) */
+	struct qlink *link;        /* a learner's link to its leader */
+	bool lost_leader;
+	/* A learner reading its leader's SNAP: the stream goes to disk as it arrives. It is the
+	 * leader link's (a SNAP comes only on it), so closing that link aborts the spool. */
+	bool snap_mode;
+	int64_t snap_zxid;
+	struct snap_spool spool;
 	bool sync_waiters;         /* some client waits for a free sync slot */
 	struct hist hist;          /* committed txns for DIFF (zab/history.h) */
 	struct zbuf backlog;       /* leader: learners' REQUESTs waiting for room */
@@ -783,7 +779,7 @@ static void reap_snapshot_child(void)
  * Quorum mode (more than one server.N line). net/election.c runs Fast Leader Election over
  * the election port; its decision starts zab/quorum.c's leader or learner machine, which
  * this section drives: QuorumPackets on the quorum port in and out (one `struct qlink` per
- * peer connection, in the same loop as the clients), the machine's actions mapped onto the
+ * peer connection, net/qlink.c, in the same loop as the clients), the machine's actions mapped onto the
  * pipeline (APPEND -> the log stage, APPLY -> commit_one, PERSIST -> the epoch files,
  * TRUNCATE/SNAP -> wal/snap), and the log's durable point fed back as DURABLE.
  *
@@ -798,8 +794,6 @@ static void reap_snapshot_child(void)
  * closes its clients so they fail over. */
 
 #define HIST_MAX_BYTES (64u << 20)
-#define LINK_IN_MAX (512u << 20)   /* a SNAP stream must fit */
-#define LINK_OUT_MAX (768u << 20)  /* a SNAP or a long DIFF to one learner */
 #define BACKLOG_MAX (64u << 20)    /* leader: learners' REQUESTs waiting for pipeline room */
 #define ENS_SYNCS_MAX QUORUM_SYNCS_MAX
 
@@ -885,97 +879,20 @@ static int64_t log_floor(int64_t z)
 
 /* ---- quorum links ---- */
 
-static void link_close(struct qlink *k, const char *why);
 static void sync_done(uint64_t cookie);
 static void prep_reset(void);
 static void ens_run(struct quorum_actions *acts);
 static void ens_step(const struct quorum_event *ev);
 static void ens_go_looking(const char *why);
 
-static struct qlink *link_of(int64_t sid)
+/* A link closed (net/qlink.c calls this once per link): what it means to ZAB. */
+static void link_closed(void *ctx, struct qlink *k)
 {
-	for (struct qlink *k = S.ens.links; k; k = k->next)
-		if (!k->dead && k->sid == sid)
-			return k;
-	return NULL;
-}
-
-static void on_link_event(struct net_loop *l, struct net_handle *h, uint32_t ev)
-{
-	(void)l;
-	struct qlink *k = (struct qlink *)h;
-	if (ev & NET_READABLE)
-		k->c.readable = true;
-	if (ev & NET_WRITABLE)
-		k->c.writable = true;
-	S.ens.link_work = true;
-}
-
-static struct qlink *link_new(int fd, const struct sockaddr_storage *ss)
-{
-	struct qlink *k = calloc(1, sizeof *k);
-	if (!k)
-		return NULL;
-	conn_init(&k->c, fd, ++S.next_conn_id, LINK_IN_MAX, LINK_OUT_MAX, LINK_OUT_MAX);
-	k->c.h.on_event = on_link_event;
-	if (ss) {
-		k->c.peer = *ss;
-		net_addr_str(ss, k->c.peer_str, sizeof k->c.peer_str);
+	(void)ctx;
+	if (k == S.ens.link && S.ens.snap_mode) { /* a SNAP cut short: its partial file goes */
+		snap_spool_abort(&S.ens.spool);
+		S.ens.snap_mode = false;
 	}
-	k->sid = -1;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (net_loop_add(&S.loop, &k->c.h) < 0) {
-		conn_free_buffers(&k->c);
-		close(fd);
-		free(k);
-		return NULL;
-	}
-	k->next = S.ens.links;
-	S.ens.links = k;
-	return k;
-}
-
-/* Append one QuorumPacket; `ids` is a serialized vector<Id> (count included) or NULL. */
-static void link_send(struct qlink *k, int32_t type, int64_t zxid, const void *data, int32_t dlen,
-		      const uint8_t *ids, size_t ids_len)
-{
-	if (!k || k->dead)
-		return;
-	struct jute_out o;
-	jout_init(&o, &k->c.out);
-	jout_i32(&o, type);
-	jout_i64(&o, zxid);
-	jout_buf(&o, data, dlen);
-	if (ids)
-		jout_raw(&o, ids, ids_len);
-	else
-		jout_i32(&o, -1);
-	if (o.err) {
-		link_close(k, "output limit reached");
-		return;
-	}
-	S.ens.link_work = true;
-}
-
-static void link_send_int(struct qlink *k, int32_t type, int64_t zxid, int32_t v)
-{
-	uint8_t b[4];
-	be32_put(b, (uint32_t)v);
-	link_send(k, type, zxid, b, 4, NULL, 0);
-}
-
-static void link_close(struct qlink *k, const char *why)
-{
-	if (k->dead)
-		return;
-	LOG_INFO("closing quorum link %s (sid %lld): %s", k->c.peer_str, (long long)k->sid, why);
-	k->dead = true;
-	if (k->snap_mode) { /* a SNAP cut short: its partial file goes */
-		snap_spool_abort(&k->spool);
-		k->snap_mode = false;
-	}
-	net_loop_del(&S.loop, &k->c.h);
 	if (k == S.ens.link) {
 		S.ens.link = NULL;
 		if (ens_learner() && S.ens.F.my_sid != 0 && S.ens.F.phase == QUORUM_DISCOVERY &&
@@ -991,26 +908,6 @@ static void link_close(struct qlink *k, const char *why)
 		struct quorum_event ev = { .type = QUORUM_EV_DISCONNECT, .from = k->sid };
 		ens_step(&ev);
 	}
-}
-
-static void links_reap(void)
-{
-	for (struct qlink **pp = &S.ens.links; *pp;) {
-		struct qlink *k = *pp;
-		if (!k->dead) {
-			pp = &k->next;
-			continue;
-		}
-		*pp = k->next;
-		conn_free_buffers(&k->c);
-		free(k);
-	}
-}
-
-static void links_close_all(const char *why)
-{
-	for (struct qlink *k = S.ens.links; k; k = k->next)
-		link_close(k, why);
 }
 
 /* ---- clients while the role changes ---- */
@@ -1038,9 +935,9 @@ static void send_one(int64_t zxid, const uint8_t *p, size_t len, void *ctx)
 {
 	struct send_ctx *s = ctx;
 	bool data = s->ptype == QP_PROPOSAL || s->ptype == QP_INFORM;
-	link_send(s->k, s->ptype, zxid, data ? p : NULL, data ? (int32_t)len : -1, NULL, 0);
+	qlink_send(s->k, s->ptype, zxid, data ? p : NULL, data ? (int32_t)len : -1, NULL, 0);
 	if (s->with_commit)
-		link_send(s->k, QP_COMMIT, zxid, NULL, -1, NULL, 0);
+		qlink_send(s->k, QP_COMMIT, zxid, NULL, -1, NULL, 0);
 }
 
 /* The learner's PING answer carries the sessions its clients touched since the last one
@@ -1062,26 +959,26 @@ static void send_ping_answer(struct qlink *k, int64_t zxid)
 		jout_i64(&o, cl->session_id);
 		jout_i32(&o, cl->timeout_ms);
 	}
-	link_send(k, QP_PING, zxid, zbuf_head(b), (int32_t)zbuf_len(b), NULL, 0);
+	qlink_send(k, QP_PING, zxid, zbuf_head(b), (int32_t)zbuf_len(b), NULL, 0);
 	zbuf_reset(b);
 }
 
 static void send_snapshot(struct qlink *k, int64_t zxid)
 {
 	ZK_ASSERT(S.tree.last_zxid == zxid);
-	link_send(k, QP_SNAP, zxid, NULL, -1, NULL, 0);
+	qlink_send(k, QP_SNAP, zxid, NULL, -1, NULL, 0);
 	size_t n;
 	struct snap_session *v = session_list(&n);
 	int rc = v ? snap_stream_write(&k->c.out, &S.tree, v, n) : -ENOMEM;
 	free(v);
 	if (rc < 0)
-		link_close(k, "cannot stream a snapshot to it");
+		qlink_close(k, "cannot stream a snapshot to it");
 	S.ens.snaps_sent++;
 }
 
 static void act_send(const struct quorum_action *a)
 {
-	struct qlink *k = ens_learner() ? S.ens.link : link_of(a->to);
+	struct qlink *k = ens_learner() ? S.ens.link : qlink_of(&S.ens.links, a->to);
 	if (!k)
 		return;
 	if (a->range) {
@@ -1095,7 +992,7 @@ static void act_send(const struct quorum_action *a)
 		size_t len;
 		bool have = txn_lookup(a->zxid, &p, &len);
 		ZK_ASSERT(have);
-		link_send(k, a->ptype, a->zxid, p, (int32_t)len, NULL, 0);
+		qlink_send(k, a->ptype, a->zxid, p, (int32_t)len, NULL, 0);
 		S.ens.last_proposal_size = (int64_t)len;
 		if ((int64_t)len > S.ens.max_proposal_size)
 			S.ens.max_proposal_size = (int64_t)len;
@@ -1107,10 +1004,10 @@ static void act_send(const struct quorum_action *a)
 		send_snapshot(k, a->zxid);
 		return;
 	case QP_LEADERINFO:
-		link_send_int(k, a->ptype, a->zxid, PEER_LEARNER_PROTOCOL);
+		qlink_send_int(k, a->ptype, a->zxid, PEER_LEARNER_PROTOCOL);
 		return;
 	case QP_ACKEPOCH:
-		link_send_int(k, a->ptype, a->zxid, (int32_t)a->epoch);
+		qlink_send_int(k, a->ptype, a->zxid, (int32_t)a->epoch);
 		return;
 	case QP_FOLLOWERINFO: case QP_OBSERVERINFO: {
 		struct zbuf b;
@@ -1120,7 +1017,7 @@ static void act_send(const struct quorum_action *a)
 		struct learner_info li = { .sid = S.cfg.myid, .protocol_version = PEER_LEARNER_PROTOCOL,
 					   .config_version = 0, .fields = 3 };
 		learner_info_encode(&o, &li);
-		link_send(k, a->ptype, a->zxid, zbuf_head(&b), (int32_t)zbuf_len(&b), NULL, 0);
+		qlink_send(k, a->ptype, a->zxid, zbuf_head(&b), (int32_t)zbuf_len(&b), NULL, 0);
 		zbuf_free(&b);
 		return;
 	}
@@ -1128,14 +1025,14 @@ static void act_send(const struct quorum_action *a)
 		if (ens_learner())
 			send_ping_answer(k, a->zxid);
 		else
-			link_send(k, QP_PING, a->zxid, NULL, -1, NULL, 0);
+			qlink_send(k, QP_PING, a->zxid, NULL, -1, NULL, 0);
 		return;
 	case QP_SYNC:
 		for (int i = 0; i < (a->count > 0 ? a->count : 1); i++)
-			link_send(k, QP_SYNC, a->zxid, NULL, -1, NULL, 0);
+			qlink_send(k, QP_SYNC, a->zxid, NULL, -1, NULL, 0);
 		return;
 	default:
-		link_send(k, a->ptype, a->zxid, NULL, -1, NULL, 0);
+		qlink_send(k, a->ptype, a->zxid, NULL, -1, NULL, 0);
 	}
 }
 
@@ -1293,9 +1190,9 @@ static void ens_run(struct quorum_actions *acts)
 			break;
 		case QUORUM_ACT_LOOKING:
 			if (S.ens.role == ROLE_LEADING && a->to != S.cfg.myid) {
-				struct qlink *k = link_of(a->to);
+				struct qlink *k = qlink_of(&S.ens.links, a->to);
 				if (k)
-					link_close(k, "dropped by the leader");
+					qlink_close(k, "dropped by the leader");
 				break;
 			}
 			ens_go_looking("the quorum machine left its epoch");
@@ -1311,13 +1208,13 @@ static void ens_run(struct quorum_actions *acts)
 				struct qlink *k = S.ens.link;
 				char err[512];
 				snapshot_child_wait();
-				if (snap_spool_open(&k->spool, S.ops, S.snap_dir, a->zxid, err, sizeof err) < 0) {
+				if (snap_spool_open(&S.ens.spool, S.ops, S.snap_dir, a->zxid, err, sizeof err) < 0) {
 					LOG_ERROR("cannot take the leader's snapshot: %s", err);
-					link_close(k, "cannot spool its snapshot");
+					qlink_close(k, "cannot spool its snapshot");
 					break;
 				}
-				k->snap_mode = true;
-				k->snap_zxid = a->zxid;
+				S.ens.snap_mode = true;
+				S.ens.snap_zxid = a->zxid;
 			}
 			break;
 		}
@@ -1365,7 +1262,7 @@ static void apply_upto(int64_t to)
 	if (S.pq_count == 0)
 		zbuf_shrink(&S.arena, 1 << 20);
 	if (S.ens.on && zbuf_len(&S.ens.backlog) > 0)
-		S.ens.link_work = true; /* room may have come for learners' waiting REQUESTs */
+		S.ens.links.work = true; /* room may have come for learners' waiting REQUESTs */
 }
 
 /* ---- syncs ---- */
@@ -1495,19 +1392,19 @@ static bool leader_bind(struct qlink *k, const struct quorum_packet *q)
 	struct learner_info li;
 	if ((q->type != QP_FOLLOWERINFO && q->type != QP_OBSERVERINFO) ||
 	    learner_info_decode(q->data, q->data_len, &li) < 0) {
-		link_close(k, "first packet is not FOLLOWERINFO/OBSERVERINFO");
+		qlink_close(k, "first packet is not FOLLOWERINFO/OBSERVERINFO");
 		return false;
 	}
 	bool known = false;
 	for (int i = 0; i < S.cfg.nservers; i++)
 		known |= S.cfg.servers[i].sid == li.sid;
 	if (!known || li.sid == S.cfg.myid) {
-		link_close(k, "learner sid not in our configuration");
+		qlink_close(k, "learner sid not in our configuration");
 		return false;
 	}
-	struct qlink *old = link_of(li.sid);
+	struct qlink *old = qlink_of(&S.ens.links, li.sid);
 	if (old)
-		link_close(old, "the learner reconnected");
+		qlink_close(old, "the learner reconnected");
 	k->sid = li.sid;
 	return true;
 }
@@ -1526,7 +1423,7 @@ static void leader_packet(struct qlink *k, const struct quorum_packet *q)
 		if (rc == -EAGAIN) {
 			/* No room now: keep it (bounded) and go on reading this link's ACKs. */
 			if (zbuf_len(&S.ens.backlog) + (size_t)q->data_len + 64 > BACKLOG_MAX) {
-				link_close(k, "too many requests waiting");
+				qlink_close(k, "too many requests waiting");
 				return;
 			}
 			struct jute_out o;
@@ -1541,7 +1438,7 @@ static void leader_packet(struct qlink *k, const struct quorum_packet *q)
 			return;
 		}
 		if (rc < 0)
-			link_close(k, "bad REQUEST");
+			qlink_close(k, "bad REQUEST");
 		return;
 	}
 	case QP_PING:
@@ -1550,7 +1447,7 @@ static void leader_packet(struct qlink *k, const struct quorum_packet *q)
 	case QP_ACKEPOCH: {
 		int32_t e;
 		if (quorum_int_payload_decode(q->data, q->data_len, &e) < 0) {
-			link_close(k, "bad ACKEPOCH");
+			qlink_close(k, "bad ACKEPOCH");
 			return;
 		}
 		ev.epoch = e;
@@ -1582,9 +1479,9 @@ static void backlog_drain(void)
 			return;
 		zbuf_consume(&S.ens.backlog, 16 + (size_t)dlen + (size_t)alen);
 		if (rc < 0) { /* its client would wait forever: make its learner resync */
-			struct qlink *k = link_of(from);
+			struct qlink *k = qlink_of(&S.ens.links, from);
 			if (k)
-				link_close(k, "a REQUEST it sent failed");
+				qlink_close(k, "a REQUEST it sent failed");
 		}
 	}
 	if (S.ens.role != ROLE_LEADING)
@@ -1598,12 +1495,12 @@ static void learner_txn_packet(struct qlink *k, const struct quorum_packet *q)
 	struct txn x;
 	if (q->data_len <= 0 || txn_decode(q->data, (size_t)q->data_len, &x) < 0 || x.hdr.zxid != q->zxid ||
 	    pq_reserve() < 0) {
-		link_close(k, "undecodable PROPOSAL/INFORM");
+		qlink_close(k, "undecodable PROPOSAL/INFORM");
 		return;
 	}
 	size_t start = zbuf_len(&S.arena);
 	if (zbuf_append(&S.arena, q->data, (size_t)q->data_len) < 0) {
-		link_close(k, "out of memory for a proposal");
+		qlink_close(k, "out of memory for a proposal");
 		return;
 	}
 	struct pending *p = pq_push();
@@ -1659,18 +1556,18 @@ static int learner_snapshot(struct qlink *k)
 {
 	/* Spooled into snapshot.<zxid> as it arrives: the buffer holds one node at most. */
 	size_t used = 0;
-	int rc = snap_spool_feed(&k->spool, zbuf_head(&k->c.in), zbuf_len(&k->c.in), &used);
+	int rc = snap_spool_feed(&S.ens.spool, zbuf_head(&k->c.in), zbuf_len(&k->c.in), &used);
 	zbuf_consume(&k->c.in, used);
 	if (rc == -EAGAIN)
 		return 0;
 	if (rc < 0) {
 		LOG_ERROR("bad snapshot stream from the leader: %s", strerror(-rc));
-		snap_spool_abort(&k->spool);
-		k->snap_mode = false;
+		snap_spool_abort(&S.ens.spool);
+		S.ens.snap_mode = false;
 		return rc;
 	}
-	int64_t zxid = k->snap_zxid;
-	k->snap_mode = false;
+	int64_t zxid = S.ens.snap_zxid;
+	S.ens.snap_mode = false;
 	/* Our log past zxid is another history: cut it before the snapshot is in place, so a
 	 * crash in between leaves an older, consistent state rather than stale txns that a
 	 * restart would replay over the new snapshot. */
@@ -1684,11 +1581,11 @@ static int learner_snapshot(struct qlink *k)
 		rc = -ENOMEM;
 	S.ens.snap_sessions_n = 0;
 	if (rc == 0) {
-		rc = snap_spool_finish(&k->spool, &t, collect_snap_session, NULL, err, sizeof err);
+		rc = snap_spool_finish(&S.ens.spool, &t, collect_snap_session, NULL, err, sizeof err);
 		if (rc < 0)
 			tree_free(&t);
 	} else {
-		snap_spool_abort(&k->spool);
+		snap_spool_abort(&S.ens.spool);
 	}
 	if (rc == 0 && snap_remove_after(S.ops, S.snap_dir, zxid) < 0)
 		rc = -EIO; /* our own snapshots past it are of another history */
@@ -1726,10 +1623,10 @@ static void link_service(struct qlink *k)
 		conn_read(&k->c);
 	int budget = 4096; /* packets per round, so one busy learner cannot starve the rest */
 	while (!k->dead && budget-- > 0) {
-		if (k->snap_mode) {
+		if (k == S.ens.link && S.ens.snap_mode) {
 			int rc = learner_snapshot(k);
 			if (rc < 0)
-				link_close(k, "bad snapshot stream");
+				qlink_close(k, "bad snapshot stream");
 			if (rc <= 0)
 				break;
 			continue;
@@ -1743,7 +1640,7 @@ static void link_service(struct qlink *k)
 		if (rc == -EAGAIN)
 			break;
 		if (rc < 0) {
-			link_close(k, "malformed quorum packet");
+			qlink_close(k, "malformed quorum packet");
 			break;
 		}
 		S.ens.packets_in++;
@@ -1752,7 +1649,7 @@ static void link_service(struct qlink *k)
 		else if (ens_learner() && k == S.ens.link)
 			learner_packet(k, &q);
 		else {
-			link_close(k, "not leading");
+			qlink_close(k, "not leading");
 			break;
 		}
 		if (!k->dead)
@@ -1761,20 +1658,9 @@ static void link_service(struct qlink *k)
 			break;
 	}
 	if (budget <= 0 || (k->c.readable && zbuf_len(&k->c.in) < k->c.in.max))
-		S.ens.link_work = true; /* more to read or handle next round */
+		S.ens.links.work = true; /* more to read or handle next round */
 	if (!k->dead && k->c.eof)
-		link_close(k, "peer closed the connection");
-}
-
-static void links_flush(void)
-{
-	for (struct qlink *k = S.ens.links; k; k = k->next) {
-		if (k->dead || k->connecting || zbuf_len(&k->c.out) == 0)
-			continue;
-		int rc = conn_flush(&k->c);
-		if (rc < 0)
-			link_close(k, strerror(-rc));
-	}
+		qlink_close(k, "peer closed the connection");
 }
 
 /* ---- connecting: the leader accepts on its quorum port, a learner dials its leader ---- */
@@ -1791,18 +1677,14 @@ static void on_quorum_listener(struct net_loop *l, struct net_handle *h, uint32_
 		/* Learners may dial us before our own election has decided: while LOOKING their
 		 * connections wait (unread) for the decision, a bounded few. */
 		int waiting = 0;
-		for (struct qlink *o = S.ens.links; o; o = o->next)
+		for (struct qlink *o = S.ens.links.head; o; o = o->next)
 			waiting += !o->dead && o != S.ens.link;
 		if ((S.ens.role != ROLE_LEADING && S.ens.role != ROLE_LOOKING) ||
 		    waiting >= 2 * ZK_SERVERS_MAX) {
 			close(fd); /* Apache's learners retry until a leader listens */
 			continue;
 		}
-		struct qlink *k = link_new(fd, &ss);
-		if (k) {
-			k->c.readable = true;
-			S.ens.link_work = true;
-		}
+		qlink_accepted(&S.ens.links, fd, &ss, ++S.next_conn_id);
 	}
 }
 
@@ -1818,49 +1700,23 @@ static void learner_dial(void)
 {
 	const struct zk_server *sv = server_of(S.ens.leader_sid);
 	ZK_ASSERT(sv != NULL);
-	char port[16];
-	snprintf(port, sizeof port, "%d", sv->quorum_port);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	if (getaddrinfo(sv->host, port, &hints, &ai) != 0 || !ai) {
-		LOG_WARN("cannot resolve leader %lld's address %s", (long long)sv->sid, sv->host);
-		return;
-	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		return;
-	}
-	int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	struct sockaddr_storage ss = { 0 };
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen < sizeof ss ? ai->ai_addrlen : sizeof ss);
-	freeaddrinfo(ai);
-	if (rc < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return;
-	}
-	struct qlink *k = link_new(fd, &ss);
-	if (!k)
-		return;
-	k->sid = S.ens.leader_sid;
-	k->connecting = true;
-	S.ens.link = k;
+	struct qlink *k = qlink_dial(&S.ens.links, sv->host, sv->quorum_port, S.ens.leader_sid,
+				     ++S.next_conn_id);
+	if (k)
+		S.ens.link = k;
 }
 
 /* The dialled connection is up: discovery begins. */
 static void learner_connected(struct qlink *k)
 {
-	int err = 0;
-	socklen_t el = sizeof err;
-	if (getsockopt(k->c.h.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-		if (err != EINPROGRESS && err != EALREADY) {
-			S.ens.link = NULL;
-			k->sid = -1; /* nothing to tell the machine */
-			link_close(k, err ? strerror(err) : "connect failed");
-		}
-		return;
+	int up = qlink_connect_done(k);
+	if (up < 0) {
+		S.ens.link = NULL;
+		k->sid = -1; /* nothing to tell the machine */
+		qlink_close(k, strerror(-up));
 	}
-	k->connecting = false;
-	k->c.readable = true;
+	if (up <= 0)
+		return;
 	struct quorum_actions acts = { 0 };
 	bool observer = S.ens.role == ROLE_OBSERVING;
 	int rc = quorum_learner_start(&S.ens.F, S.cfg.myid, S.ens.leader_sid, S.ens.accepted_epoch,
@@ -1874,8 +1730,8 @@ static void learner_connected(struct qlink *k)
 
 static void links_service(void)
 {
-	S.ens.link_work = false;
-	for (struct qlink *k = S.ens.links; k; k = k->next) {
+	S.ens.links.work = false;
+	for (struct qlink *k = S.ens.links.head; k; k = k->next) {
 		if (k->dead)
 			continue;
 		if (k->connecting) {
@@ -1908,7 +1764,7 @@ static void members_of_config(struct quorum_member *m, int *n)
  * stay: appended ones are in our log and are part of what the next election compares. */
 static void ens_leave_role(const char *why)
 {
-	links_close_all(why);
+	qlink_close_all(&S.ens.links, why);
 	close_clients(why);
 	zbuf_reset(&S.ens.backlog);
 	S.ens.link = NULL;
@@ -1972,13 +1828,13 @@ static void on_decided(void *ctx, int32_t state, const struct fle_vote *vote)
 	S.ens.tick_count = 0;
 	if (state == PEER_LEADING) {
 		S.ens.role = ROLE_LEADING;
-		S.ens.link_work = true; /* learners that dialled us while we were LOOKING */
+		S.ens.links.work = true; /* learners that dialled us while we were LOOKING */
 		leader_begin();
 		return;
 	}
 	S.ens.role = state == PEER_OBSERVING ? ROLE_OBSERVING : ROLE_FOLLOWING;
 	S.ens.F = (struct quorum_learner){ .lost = false };
-	links_close_all("we follow another leader"); /* learners that dialled us early */
+	qlink_close_all(&S.ens.links, "we follow another leader"); /* learners that dialled us early */
 	learner_dial();
 }
 
@@ -2013,7 +1869,7 @@ static void on_ens_tick(struct net_loop *l, struct net_timer *t)
 	}
 	struct quorum_event ev = { .type = QUORUM_EV_TICK };
 	ens_step(&ev);
-	S.ens.link_work = true;
+	S.ens.links.work = true;
 }
 
 /* The log stage reports what is durable; the machine counts our own vote from it. */
@@ -2113,10 +1969,10 @@ static int learner_forward(struct client *cl, int64_t session, int32_t xid, int3
 	jout_raw(&o, body, len);
 	jout_raw(&o, cl->auth.bytes, cl->auth.len);
 	if (o.err) {
-		link_close(k, "output limit reached");
+		qlink_close(k, "output limit reached");
 		return -ENOTCONN;
 	}
-	S.ens.link_work = true;
+	S.ens.links.work = true;
 	cl->inflight++;
 	if (type != ZOP_CREATESESSION) {
 		int tail = (cl->fwd_head + cl->fwd_n) % FWD_MAX;
@@ -3254,7 +3110,7 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 	(void)l; (void)ctx;
 	for (int round = 0; round < INNER_ROUNDS &&
 	     (S.ready || (wal_has_batch(&S.wal) && !wal_busy(&S.wal)) || S.wal_signalled ||
-	      S.ens.link_work); round++) {
+	      S.ens.links.work); round++) {
 		S.wal_signalled = false;
 		if (S.ens.on)
 			links_service();
@@ -3270,17 +3126,17 @@ static bool before_sleep(struct net_loop *l, void *ctx)
 			flush_dirty(); /* a blocking sync follows: answer the reads first */
 		sync_and_commit();
 		if (S.ens.on)
-			links_flush();
+			qlink_flush_all(&S.ens.links);
 	}
 	flush_dirty();
 	if (S.ens.on) {
-		links_flush();
-		links_reap();
+		qlink_flush_all(&S.ens.links);
+		qlink_reap(&S.ens.links);
 	}
 	reap_dead();
 	/* After the replies are out: the fork's pause then delays no answer already made. */
 	maybe_snapshot();
-	return S.ready != NULL || S.dirty != NULL || S.ens.link_work;
+	return S.ready != NULL || S.dirty != NULL || S.ens.links.work;
 }
 
 /* ------------------------------------------------------------------ startup */
@@ -3483,6 +3339,7 @@ static int ens_prepare(void)
 	}
 	S.ens.on = true;
 	S.ens.role = ROLE_LOOKING;
+	qlinks_init(&S.ens.links, &S.loop, link_closed, NULL);
 	if (hist_init(&S.ens.hist, (size_t)S.cfg.commit_log_count, HIST_MAX_BYTES) < 0)
 		return -ENOMEM;
 	zbuf_init(&S.ens.backlog, BACKLOG_MAX + (1u << 20));
@@ -3521,8 +3378,8 @@ static int ens_epochs(void)
 
 static void ens_shutdown(void)
 {
-	links_close_all("server shutting down");
-	links_reap();
+	qlink_close_all(&S.ens.links, "server shutting down");
+	qlink_reap(&S.ens.links);
 	close_clients("server shutting down");
 	election_free(&S.ens.el);
 	net_loop_del(&S.loop, &S.ens.qlisten);
