@@ -2942,7 +2942,10 @@ static void on_tick(struct net_loop *l, struct net_timer *t)
 	}
 	expire_sessions();
 	int64_t next = sessions_next_deadline(&S.sessions);
-	if (next <= net_now_ms(l))
+	if (S.ens.on && (S.ens.role != ROLE_LEADING || !ens_serving()))
+		next = net_now_ms(l) + S.cfg.tick_ms; /* only a leader consumes expiry buckets:
+						       * do not spin on the ones it left */
+	else if (next <= net_now_ms(l))
 		next = net_now_ms(l) + 10;
 	if (S.accept_paused && next > net_now_ms(l) + 100)
 		next = net_now_ms(l) + 100;
