@@ -7,7 +7,9 @@ leaders with proposals no one else logged, observers down), and ends with the ch
 every server, after sync, every acknowledged write is there and all trees are identical, Stats
 included.  Failover times are printed as "new leader serving writes after X.XX s" and summed
 up at the end of the module.  ENSEMBLE_REPEAT=n runs every scenario n times (`make
-ensemble-long`: 10).  Against zkd the module skips itself while zkd refuses ensemble configs.
+ensemble-long`: 10).  A failed scenario's directories (configs, logs, data; Apache servers
+add a thread dump) are moved to $ENSEMBLE_KEEP_DIR (default /tmp/zkd-ensemble-failures).
+Against zkd the module skips itself while zkd cannot run an ensemble.
 """
 
 import functools
