@@ -29,6 +29,7 @@ from harness import HOST, REPO, four_letter, target
 APACHE_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-api.jar",
                "/usr/share/java/slf4j-simple.jar"]
 START_TIMEOUT_S = 60.0
+PDEATHSIG = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 SERVING_MODES = ("leader", "follower", "observer")
 _LIVE = weakref.WeakSet()   # every Ensemble not yet closed, for the atexit sweep
 
@@ -185,6 +186,12 @@ class Ensemble:
         return path
 
     def _command(self, cfg):
+        # The kernel kills a server whose test process dies (even by SIGKILL, when no
+        # close() or atexit runs).  The signal follows the thread that forked, so servers are
+        # started from the test's main thread.
+        return PDEATHSIG + self._server_command(cfg)
+
+    def _server_command(self, cfg):
         if self.kind == "apache":
             props = {"org.slf4j.simpleLogger.defaultLogLevel": "info",
                      "org.slf4j.simpleLogger.showDateTime": "true",
@@ -666,6 +673,22 @@ def tree_diff(a, b, name_a, name_b, limit=20):
     return out
 
 
+def tree_differences(ens, timeout=10.0):
+    """How the trees of the servers that are up differ now (no waiting for them to agree),
+    as text, for a failed scenario's report."""
+    try:
+        sids = [s for s in ens.up() if ens.mode(s) is not None]
+        trees = {sid: read_tree(ens.ports[sid][0], timeout) for sid in sids}
+    except Exception as e:   # noqa: BLE001 - a diagnosis must not hide the failure
+        return "could not read the trees: %r" % (e,)
+    if len(trees) < 2:
+        return "fewer than two servers serve: %s" % sorted(trees)
+    diffs = []
+    for sid in sids[1:]:
+        diffs += tree_diff(trees[sids[0]], trees[sid], "server %d" % sids[0], "server %d" % sid)
+    return "\n".join(diffs) or "the trees of servers %s are identical" % sids
+
+
 def _missing_writes(tree, expected, limit=20):
     out = []
     for p, (v, d) in sorted(expected.items()):
@@ -841,7 +864,9 @@ class HoldRecorder:
             self._delete_tagged(zk, me_tag)
 
     def _delete_tagged(self, zk, tag):
-        for _ in range(50):
+        """Delete our nodes (whatever their sequence number) until it works: one left behind
+        while our session lives would block every later candidate."""
+        while True:
             if self._stop.is_set() and not self.connected_any():
                 return
             try:

@@ -105,9 +105,10 @@ KEEP_DIR = Path(os.environ.get("ENSEMBLE_KEEP_DIR", "/tmp/zkd-ensemble-failures"
 
 
 def scenario(fn):
-    """On failure: thread dumps from Apache servers that still run, each ensemble's directory
-    (configs, logs, data) moved to KEEP_DIR (pytest's own tmp dirs are pruned by any other
-    pytest run), and their log tails printed (pytest shows a failed test's stdout)."""
+    """On failure: how the servers' trees differ, thread dumps from Apache servers that still
+    run, each ensemble's directory (configs, logs, data) moved to KEEP_DIR (pytest's own tmp
+    dirs are pruned by any other pytest run), and their log tails printed (pytest shows a
+    failed test's stdout)."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
@@ -117,6 +118,7 @@ def scenario(fn):
             make.failed = True
             for e in make.made:
                 modes = e.modes()
+                print("trees at failure:\n%s" % E.tree_differences(e))
                 e.thread_dumps()
                 e.close()
                 kept = KEEP_DIR / ("%s-%s-%s" % (fn.__name__, time.strftime("%H%M%S"),
