@@ -4,7 +4,6 @@
 #include "net/log.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -69,23 +68,19 @@ struct qlink *qlink_accepted(struct qlinks *s, int fd, const struct sockaddr_sto
 
 struct qlink *qlink_dial(struct qlinks *s, const char *host, int port, int64_t sid, uint64_t id)
 {
-	char port_str[16];
-	snprintf(port_str, sizeof port_str, "%d", port);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	if (getaddrinfo(host, port_str, &hints, &ai) != 0 || !ai) {
-		LOG_WARN("cannot resolve leader %lld's address %s", (long long)sid, host);
+	/* net_resolve, as the election driver: numeric addresses without the resolver, which a
+	 * static build leaves out. */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[300];
+	if (net_resolve(host, port, &ss, &len, why, sizeof why) < 0) {
+		LOG_WARN("cannot resolve leader %lld's address: %s", (long long)sid, why);
 		return NULL;
 	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return NULL;
-	}
-	int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	struct sockaddr_storage ss = { 0 };
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen < sizeof ss ? ai->ai_addrlen : sizeof ss);
-	freeaddrinfo(ai);
-	if (rc < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		return NULL;
 	}
